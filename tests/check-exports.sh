@@ -1,0 +1,26 @@
+#!/bin/sh
+# check-exports.sh LIB.so MAP: the shared library exports exactly the dax_*
+# symbols its version script lists, and nothing else.
+lib=$1 map=$2
+exported=$(nm -D --defined-only "$lib" | awk '$2 ~ /^[TDBRVW]$/ { print $3 }' |
+	sed 's/@.*//' | grep -v '^LIBDAX_' | sort -u)
+listed=$(grep -o 'dax_[a-z0-9_]*' "$map" | sort -u)
+status=0
+stray=$(echo "$exported" | grep -v '^dax_' | grep -v '^$')
+if [ -n "$stray" ]; then
+	echo "check-exports: symbols outside the dax_ namespace:" $stray
+	status=1
+fi
+missing=$(printf '%s\n' "$listed" | while read -r s; do
+	[ -z "$s" ] || echo "$exported" | grep -qx "$s" || echo "$s"; done)
+if [ -n "$missing" ]; then
+	echo "check-exports: listed in $map but not defined:" $missing
+	status=1
+fi
+n=$(echo "$exported" | grep -c '^dax_')
+if [ $status -eq 0 ]; then
+	echo "exports: 1 passed, 0 failed ($n dax_* symbols)"
+else
+	echo "exports: 0 passed, 1 failed"
+fi
+exit $status
