@@ -104,6 +104,124 @@ int dax_region_persist(struct dax_region *region, uint64_t offset,
 
 /* ---- the entry tree -------------------------------------------------------- */
 
+/*
+ * A radix tree of 64-slot nodes over 64-bit indices (the XArray idea).  An
+ * entry of order k (0..DAX_TREE_MAX_ORDER) covers the 2^k indices aligned to
+ * 2^k; a load of any of them returns it.  Entries are 64-bit words in
+ * 1..DAX_TREE_VALUE_MAX; 0 means "no entry".  A pointer fits (user-space
+ * addresses are below 2^56), so does a packed word such as a DAX entry.
+ *
+ * Readers (load, find, walk, get_mark, the getters) never block: they run
+ * under RCU inside the call, from any thread, with no registration.
+ * Writers serialize on the tree's own lock: each plain writer takes it for
+ * one call; dax_tree_lock() holds it across several *_locked calls.  Every
+ * write either happens whole or fails with nothing changed.
+ */
+struct dax_tree;
+
+#define DAX_TREE_VALUE_MAX ((UINT64_C(1) << 56) - 1)
+#define DAX_TREE_MAX_ORDER 63
+
+/* Three marks per entry; DAX_TREE_PRESENT as a find filter means "any". */
+enum dax_tree_mark {
+	DAX_TREE_MARK_0 = 0,
+	DAX_TREE_MARK_1 = 1,
+	DAX_TREE_MARK_2 = 2,
+	DAX_TREE_PRESENT = 3,
+};
+
+/* dax_tree_store() flags: what a store may do to the entries it overlaps. */
+enum dax_tree_store_flag {
+	DAX_TREE_SPLIT = 1 << 0,	/* inside a larger entry: split it */
+	DAX_TREE_REPLACE = 1 << 1,	/* over smaller entries: replace them */
+};
+
+int dax_tree_new(struct dax_tree **tree);
+void dax_tree_delete(struct dax_tree **tree);
+
+/* Readers: lock-free, any thread, may run beside writers. */
+uint64_t dax_tree_load(const struct dax_tree *tree, uint64_t index);
+uint64_t dax_tree_load_covering(const struct dax_tree *tree, uint64_t index,
+				uint64_t *first, unsigned *order);
+bool dax_tree_get_mark(const struct dax_tree *tree, uint64_t index,
+		       enum dax_tree_mark mark);
+uint64_t dax_tree_find(const struct dax_tree *tree, uint64_t *index,
+		       uint64_t last, enum dax_tree_mark filter,
+		       unsigned *order);
+uint64_t dax_tree_find_after(const struct dax_tree *tree, uint64_t *index,
+			     uint64_t last, enum dax_tree_mark filter,
+			     unsigned *order);
+uint64_t dax_tree_find_conflict(const struct dax_tree *tree, uint64_t index,
+				unsigned order, uint64_t *first,
+				unsigned *entry_order);
+/* Called for each entry in index order; a non-zero return stops the walk. */
+typedef int (*dax_tree_walk_fn)(void *priv, uint64_t first, unsigned order,
+				uint64_t value);
+int dax_tree_walk(const struct dax_tree *tree, uint64_t start, uint64_t last,
+		  enum dax_tree_mark filter, dax_tree_walk_fn fn, void *priv);
+bool dax_tree_empty(const struct dax_tree *tree);
+uint64_t dax_tree_get_nr_entries(const struct dax_tree *tree);
+uint64_t dax_tree_get_nr_nodes(const struct dax_tree *tree);
+uint64_t dax_tree_get_memory(const struct dax_tree *tree);
+
+/*
+ * Iterate over the entries overlapping [start, last] that pass @filter, in
+ * index order: @first and @order receive each entry's first index and order.
+ */
+#define dax_tree_for_each(tree, first, order, value, start, last, filter)     \
+	for ((first) = (start),                                                \
+	    (value) = dax_tree_find(tree, &(first), last, filter, &(order));   \
+	     (value) != 0;                                                     \
+	     (value) = dax_tree_find_after(tree, &(first), last, filter,       \
+					   &(order)))
+
+/*
+ * Writers: the plain calls take the tree lock; *_locked expect it held.
+ * store: @index aligned to 2^@order; replaces exactly one entry of the same
+ *   range (keeping its marks) or fills an empty range; a range inside a
+ *   larger entry fails -EBUSY unless DAX_TREE_SPLIT (the larger entry is
+ *   split down to @order, its value and marks copied to each piece); a
+ *   range over smaller entries fails -EBUSY unless DAX_TREE_REPLACE (the new
+ *   entry gets the union of their marks).  @value 0 erases the range.
+ *   *@old receives the value that covered @index (0 if none).
+ * insert: -EEXIST if anything overlaps the range.
+ * erase: removes the whole entry covering @index; returns its value.
+ * cmpxchg: if the entry covering @index has value @old (0: no entry), it is
+ *   replaced by @value in place, keeping its first index, order and marks
+ *   (@value 0 erases it; @old 0 stores @value at @index with order 0).
+ *   *@cur always receives the value found: it exchanged iff *@cur == @old.
+ * split: the entry covering @index becomes 2^(k - @order) entries of order
+ *   @order with the same value and marks.
+ */
+void dax_tree_lock(struct dax_tree *tree);
+void dax_tree_unlock(struct dax_tree *tree);
+int dax_tree_store(struct dax_tree *tree, uint64_t index, unsigned order,
+		   uint64_t value, unsigned flags, uint64_t *old);
+int dax_tree_store_locked(struct dax_tree *tree, uint64_t index,
+			  unsigned order, uint64_t value, unsigned flags,
+			  uint64_t *old);
+int dax_tree_insert(struct dax_tree *tree, uint64_t index, unsigned order,
+		    uint64_t value);
+int dax_tree_insert_locked(struct dax_tree *tree, uint64_t index,
+			   unsigned order, uint64_t value);
+uint64_t dax_tree_erase(struct dax_tree *tree, uint64_t index);
+uint64_t dax_tree_erase_locked(struct dax_tree *tree, uint64_t index);
+int dax_tree_cmpxchg(struct dax_tree *tree, uint64_t index, uint64_t old,
+		     uint64_t value, uint64_t *cur);
+int dax_tree_cmpxchg_locked(struct dax_tree *tree, uint64_t index,
+			    uint64_t old, uint64_t value, uint64_t *cur);
+int dax_tree_split(struct dax_tree *tree, uint64_t index, unsigned order);
+int dax_tree_split_locked(struct dax_tree *tree, uint64_t index,
+			  unsigned order);
+int dax_tree_set_mark(struct dax_tree *tree, uint64_t index,
+		      enum dax_tree_mark mark);
+int dax_tree_set_mark_locked(struct dax_tree *tree, uint64_t index,
+			     enum dax_tree_mark mark);
+int dax_tree_clear_mark(struct dax_tree *tree, uint64_t index,
+			enum dax_tree_mark mark);
+int dax_tree_clear_mark_locked(struct dax_tree *tree, uint64_t index,
+			       enum dax_tree_mark mark);
+
 /* ---- mappings, entries and entry locks --------------------------------------- */
 
 /* ---- allocator, fault path, heap --------------------------------------------- */
