@@ -64,4 +64,13 @@ const char *dax_size_str(uint64_t bytes, char *buf, size_t len);
 /* ---- rcu.c: the RCU flavor, with registration done for the caller ------- */
 #include "rcu.h"
 
+/* ---- tree.c: test hooks for the entry tree ------------------------------ */
+
+/* Fail the @nth node allocation of @tree from now on with -ENOMEM (0: off). */
+void dax_tree_inject_alloc_failure(struct dax_tree *tree, unsigned long nth);
+/* Node allocations @tree has made (each reserved node counts). */
+uint64_t dax_tree_get_nr_allocs(struct dax_tree *tree);
+/* Check every invariant; 0, or -EUCLEAN with dax_errormsg() saying which. */
+int dax_tree_check(struct dax_tree *tree);
+
 #endif /* LIBDAX_INTERNAL_H */
