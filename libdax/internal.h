@@ -64,6 +64,40 @@ const char *dax_size_str(uint64_t bytes, char *buf, size_t len);
 /* ---- rcu.c: the RCU flavor, with registration done for the caller ------- */
 #include "rcu.h"
 
+/* ---- region.c: per-region state owned by the layers above ------------------ */
+
+/*
+ * The layers above a region (the reverse map of mapping.c, the allocator)
+ * keep per-region state in a slot of the region, created on first use.
+ * The region never knows what a slot holds: dax_region_close() calls each
+ * slot's release function once, after the last in-flight user has left.
+ * This keeps the calls pointing down: the region only calls back through
+ * the function pointer it was given.
+ */
+enum dax_region_slot {
+	DAX_REGION_SLOT_RMAP,	/* mapping.c: region page -> owning mapping */
+	DAX_REGION_SLOT_ALLOC,	/* alloc.c: the block allocator */
+	DAX_REGION_NR_SLOTS,
+};
+
+/*
+ * dax_region_slot_get() - the object in @slot, or NULL when none yet.
+ * Context: any thread, lock-free (an acquire load).
+ */
+void *dax_region_slot_get(const struct dax_region *region,
+			  enum dax_region_slot slot);
+
+/*
+ * dax_region_slot_install() - put @obj in @slot unless one is there already.
+ * Two threads may race to create a slot's object: the first install wins,
+ * and the loser gets the winner's object back and must free its own.
+ * Context: any thread, lock-free.
+ * Return: the object that is in the slot after the call.
+ */
+void *dax_region_slot_install(struct dax_region *region,
+			      enum dax_region_slot slot, void *obj,
+			      void (*release)(void *obj));
+
 /* ---- tree.c: test hooks for the entry tree ------------------------------ */
 
 /* Fail the @nth node allocation of @tree from now on with -ENOMEM (0: off). */
