@@ -1,0 +1,130 @@
+#!/bin/bash
+# check-vm.sh: the kernel tests.  Boots Debian 12's own kernel in qemu (KVM
+# when it really works, TCG otherwise) twice:
+#   devdax  2 GiB of emulated pmem made device-DAX by ndctl at 4 KiB, 2 MiB
+#           and 1 GiB alignment; the daxlite module at 4 KiB and 2 MiB, its
+#           busy query (vmsplice, O_DIRECT in flight) and removal
+#   hmem    a dynamic dax region carved by daxctl into a 3-range device and
+#           a 4 KiB device; a 1 GiB-aligned daxlite device
+# and runs daxtest (mapping rules), daxlitetest and, once libdax has
+# regions, regiontest (libdax on each device) there.  A kernel warning,
+# oops or bad page fails the boot.
+#
+#   check-vm.sh [BOOT...]      (default: devdax hmem)
+#
+#   VM_CACHE   downloads and builds (default build/vm); a warm cache makes
+#              a run take well under a minute
+#   B          the libdax build folder whose libdax.a regiontest links
+#              (default: the parent of VM_CACHE)
+#   VM_VERBOSE 1: print the whole serial console
+#
+# Prints one PASS/FAIL line per boot and "vm: N passed, N failed, N
+# skipped"; exits 0 when all passed, 1 otherwise, and 77 (after saying why,
+# loudly) only when qemu cannot run at all.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+export VM_CACHE=${VM_CACHE:-build/vm}
+mkdir -p "$VM_CACHE"
+VM_CACHE=$(cd "$VM_CACHE" && pwd)
+B=${B:-$(dirname "$VM_CACHE")}
+boots=("$@")
+[ ${#boots[@]} -gt 0 ] || boots=(devdax hmem)
+t_start=$(date +%s)
+say() { echo "check-vm: $* ($(($(date +%s) - t_start))s)"; }
+
+skip() {
+	echo "****************************************************************"
+	echo "check-vm: SKIPPED: $*"
+	echo "check-vm: the kernel tests did NOT run"
+	echo "****************************************************************"
+	echo "vm: 0 passed, 0 failed, ${#boots[@]} skipped"
+	exit 77
+}
+qemu=qemu-system-x86_64
+command -v $qemu >/dev/null ||
+	skip "$qemu is not installed (./configure --install-deps)"
+echo quit | timeout 30 $qemu -machine none -nodefaults -display none \
+	-monitor stdio >/dev/null 2>&1 || skip "$qemu cannot start here"
+
+# 1. Debian's kernel and headers (cached; re-fetched when Debian moves).
+say "kernel packages"
+kernel_env=$("$here/fetch-kernel.sh")
+# shellcheck source=/dev/null
+. "$kernel_env"				# KREL VMLINUZ KDIR MODROOT
+
+# 2. The module, built out of tree from a copy of kmod/.
+say "module against $KREL headers"
+rm -rf "$VM_CACHE/kmod"
+mkdir -p "$VM_CACHE/kmod" "$VM_CACHE/bin"
+cp "$top"/kmod/Kbuild "$top"/kmod/*.[ch] "$VM_CACHE/kmod/"
+make -s -C "$KDIR" M="$VM_CACHE/kmod" modules 2>&1 |
+	grep -v 'Skipping BTF generation' || true
+[ -f "$VM_CACHE/kmod/daxlite.ko" ] || { echo "check-vm: module build failed"; exit 1; }
+
+# 3. The guest's programs: static, except regiontest (libdax's libraries
+#    are copied into the image by mkinitramfs).
+say "test programs"
+cc=${CC:-cc}
+for p in daxtest daxlitetest; do
+	$cc -O2 -g -Wall -Wextra -static -pthread -I"$top/kmod" \
+		-o "$VM_CACHE/bin/$p" "$here/$p.c"
+done
+files=(-f "$VM_CACHE/bin/daxtest" -f "$VM_CACHE/bin/daxlitetest"
+       -f "$VM_CACHE/kmod/daxlite.ko" -f "$here/guest-lib.sh"
+       -f "$here/guest-devdax.sh" -f "$here/guest-hmem.sh")
+if [ -f "$here/regiontest.c" ] && [ -f "$top/libdax/region.c" ]; then
+	make -s -C "$top" B="$B" lib >/dev/null
+	# shellcheck disable=SC2046
+	$cc -O2 -g -std=gnu11 -pthread -D_GNU_SOURCE -I"$top/include" \
+		-I"$top/kmod" -o "$VM_CACHE/bin/regiontest" \
+		"$here/regiontest.c" "$B/libdax.a" \
+		$(sed -n 's/^\(PMEM2\|URCU\|JEMALLOC\|AIO\)_LIBS = //p' \
+			"$top/config-host.mak") -lpthread
+	files+=(-f "$VM_CACHE/bin/regiontest")
+else
+	echo "check-vm: note: no libdax regions yet (libdax/region.c); regiontest not run"
+fi
+
+# 4. One initramfs for both boots; the kernel command line picks the script.
+cat >"$VM_CACHE/dispatch.sh" <<'EOF'
+#!/bin/sh
+for kv in $(cat /proc/cmdline); do
+	case $kv in vmtest.boot=*) exec sh "/opt/guest-${kv#*=}.sh" ;; esac
+done
+echo "no vmtest.boot= on the command line"; exit 1
+EOF
+"$here/mkinitramfs.sh" -o "$VM_CACHE/initrd.gz" -t "$VM_CACHE/dispatch.sh" \
+	-m nd_e820 -m nfit -m nd_pmem -m dax_pmem -m device_dax -m dax_hmem \
+	-m null_blk -b ndctl -b daxctl "${files[@]}" 2>/dev/null
+
+# 5. The boots.
+passed=0 failed=0
+for boot in "${boots[@]}"; do
+	case $boot in
+	devdax) env=(VM_PMEM=memmap VM_MEM_MB=1280 VM_PMEM_MB=2048) ;;
+	hmem) env=(VM_PMEM=hmem VM_MEM_MB=2560 VM_PMEM_MB=512) ;;
+	*) echo "check-vm: unknown boot $boot"; exit 2 ;;
+	esac
+	say "boot $boot"
+	t0=$(date +%s)
+	log=$VM_CACHE/serial-$boot.log
+	set +e
+	env "${env[@]}" VM_LOG="$log" VM_TIMEOUT=${VM_TIMEOUT:-240} \
+		VM_APPEND="vmtest.boot=$boot ${VM_APPEND:-}" \
+		"$here/run-vm.sh" "$VM_CACHE/initrd.gz"
+	rc=$?
+	set -e
+	secs=$(($(date +%s) - t0))
+	if [ $rc -eq 0 ]; then
+		passed=$((passed + 1))
+		echo "  PASS  vm/$boot (${secs}s)"
+	else
+		failed=$((failed + 1))
+		echo "  FAIL  vm/$boot (exit $rc, ${secs}s); last lines of $log:"
+		tail -n 60 "$log" | sed 's/^/        /'
+	fi
+done
+say "done"
+echo "vm: $passed passed, $failed failed, 0 skipped"
+[ $failed -eq 0 ]

@@ -1,0 +1,47 @@
+#!/bin/sh
+# The first boot of check-vm (/test.sh in the guest, VM_PMEM=memmap, 2 GiB
+# of emulated pmem): real device-DAX made by ndctl at 4 KiB, 2 MiB and
+# 1 GiB alignment, then the daxlite module at 4 KiB and 2 MiB: the mapping
+# rules (daxtest), the busy query and removal (daxlitetest).
+. /opt/guest-lib.sh
+
+step ndctl list -R
+for a in 4K 2M 1G; do
+	progress "device-DAX, align $a"
+	step ndctl create-namespace -f -e namespace0.0 -m devdax -a "$a" >/dev/null
+	step daxtest /dev/dax0.0
+	[ ! -x /opt/regiontest ] || step regiontest /dev/dax0.0
+done
+expect_dmesg "dax_mmap: fail, attempted private mapping"
+expect_dmesg "dax_mmap: fail, unaligned vma"
+
+progress "daxlite, align 4K and 2M"
+step insmod /opt/daxlite.ko ndevs=2 size=32M,64M align=4K,2M
+step ls -l /dev/daxlite0 /dev/daxlite1 /sys/dev/char/"$(cat /sys/class/daxlite/daxlite0/dev)"/
+grep daxlite /proc/iomem | head -n 4
+step daxtest /dev/daxlite0
+step daxtest /dev/daxlite1
+[ ! -x /opt/regiontest ] || step regiontest /dev/daxlite1
+expect_dmesg "daxlite_mmap: fail, attempted private mapping"
+expect_dmesg "daxlite_mmap: fail, unaligned vma"
+
+progress "daxlite busy query"
+# A slow block device: every request completes after 1 s (timer).
+rmmod null_blk 2>/dev/null
+step insmod "$(mod drivers/block/null_blk/null_blk.ko)" nr_devices=1 \
+	irqmode=2 completion_nsec=1000000000
+step daxlitetest busy /dev/daxlite0 /dev/nullb0
+step daxlitetest busy /dev/daxlite1 /dev/nullb0
+
+progress "daxlite removal"
+exec 3</dev/daxlite1
+expect_fail rmmod daxlite		# an open file holds the module
+exec 3<&-
+step daxlitetest remove /dev/daxlite1
+step daxlitetest remove /dev/daxlite0
+step rmmod daxlite
+step insmod /opt/daxlite.ko
+step daxtest /dev/daxlite0
+step rmmod daxlite
+expect_dmesg "daxlite daxlite1: removed"
+exit $fail

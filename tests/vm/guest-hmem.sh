@@ -1,0 +1,39 @@
+#!/bin/sh
+# The second boot of check-vm (/test.sh in the guest, VM_PMEM=hmem): a
+# dynamic dax region from "soft reserved" memory, carved with daxctl into a
+# device of three discontiguous ranges and a 4 KiB-aligned device; then a
+# 1 GiB-aligned daxlite device.
+. /opt/guest-lib.sh
+s=/sys/bus/dax/devices
+
+progress "hmem: multi-range device-DAX"
+# dax0.0 starts with the whole region: empty it, then carve 3 x 64 MiB.
+step daxctl disable-device dax0.0
+step daxctl reconfigure-device -s 0 dax0.0
+for _ in 1 2 3; do step daxctl create-device -r 0 -s 64M >/dev/null; done
+# Free the middle one and grow the last over it and past the end.
+step daxctl disable-device dax0.2
+step daxctl destroy-device dax0.2
+step daxctl disable-device dax0.3
+step daxctl reconfigure-device -s 256M dax0.3
+step daxctl enable-device dax0.3
+for m in "$s"/dax0.3/mapping[0-9]*; do
+	echo "$m: start $(cat "$m/start") end $(cat "$m/end")" \
+	     "page_offset $(cat "$m/page_offset")"
+done
+[ -e $s/dax0.3/mapping2 ] || { echo "not ok - expected 3 ranges"; fail=1; }
+step daxtest /dev/dax0.3
+[ ! -x /opt/regiontest ] || step regiontest /dev/dax0.3
+
+progress "hmem: 4K-aligned device-DAX"
+step daxctl disable-device dax0.1
+echo 4096 >$s/dax0.1/align || fail=1
+step daxctl enable-device dax0.1
+step daxtest /dev/dax0.1
+
+progress "daxlite, align 1G"
+step insmod /opt/daxlite.ko size=1G align=1G
+step daxtest /dev/daxlite0
+[ ! -x /opt/regiontest ] || step regiontest /dev/daxlite0
+step rmmod daxlite
+exit $fail
