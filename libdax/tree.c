@@ -1523,6 +1523,7 @@ DAX_EXPORT int dax_tree_store_locked(struct dax_tree *tree, uint64_t index,
 		if (old)
 			*old = w_value(p.big);
 		split_apply(tree, &r, p.node, boff, p.big, order);
+		tree_shrink(tree);
 		tree_plan(tree, index, order, &p);
 		if (value) {
 			for (unsigned i = 0; i < p.span; i++)
@@ -1811,6 +1812,7 @@ DAX_EXPORT int dax_tree_split_locked(struct dax_tree *tree, uint64_t index,
 		return ret;
 	span = 1U << (w_order(w) - n->shift);
 	split_apply(tree, &r, n, off & ~(span - 1), w, order);
+	tree_shrink(tree);
 	resv_release(tree, &r);
 	return 0;
 }
