@@ -53,22 +53,30 @@ kernel_env=$("$here/fetch-kernel.sh")
 # shellcheck source=/dev/null
 . "$kernel_env"				# KREL VMLINUZ KDIR MODROOT
 
-# 2. The module, built out of tree from a copy of kmod/.
+# 2. The module, built out of tree from a copy of kmod/ (only the files
+#    that changed are copied, so kbuild rebuilds only when needed).
 say "module against $KREL headers"
-rm -rf "$VM_CACHE/kmod"
 mkdir -p "$VM_CACHE/kmod" "$VM_CACHE/bin"
-cp "$top"/kmod/Kbuild "$top"/kmod/*.[ch] "$VM_CACHE/kmod/"
-make -s -C "$KDIR" M="$VM_CACHE/kmod" modules 2>&1 |
-	grep -v 'Skipping BTF generation' || true
-[ -f "$VM_CACHE/kmod/daxlite.ko" ] || { echo "check-vm: module build failed"; exit 1; }
+for f in "$top"/kmod/Kbuild "$top"/kmod/*.[ch]; do
+	cmp -s "$f" "$VM_CACHE/kmod/${f##*/}" || cp "$f" "$VM_CACHE/kmod/"
+done
+if ! make -s -C "$KDIR" M="$VM_CACHE/kmod" modules >"$VM_CACHE/kmod.log" 2>&1
+then
+	cat "$VM_CACHE/kmod.log"
+	echo "check-vm: the module does not build"
+	exit 1
+fi
+grep -v 'Skipping BTF generation' "$VM_CACHE/kmod.log" || true
 
 # 3. The guest's programs: static, except regiontest (libdax's libraries
 #    are copied into the image by mkinitramfs).
 say "test programs"
 cc=${CC:-cc}
 for p in daxtest daxlitetest; do
-	$cc -O2 -g -Wall -Wextra -static -pthread -I"$top/kmod" \
-		-o "$VM_CACHE/bin/$p" "$here/$p.c"
+	bin=$VM_CACHE/bin/$p
+	[ "$bin" -nt "$here/$p.c" ] && [ "$bin" -nt "$top/kmod/daxlite_uapi.h" ] ||
+		$cc -O2 -g -Wall -Wextra -static -pthread -I"$top/kmod" \
+			-o "$bin" "$here/$p.c"
 done
 files=(-f "$VM_CACHE/bin/daxtest" -f "$VM_CACHE/bin/daxlitetest"
        -f "$VM_CACHE/kmod/daxlite.ko" -f "$here/guest-lib.sh"
@@ -98,25 +106,47 @@ EOF
 	-m nd_e820 -m nfit -m nd_pmem -m dax_pmem -m device_dax -m dax_hmem \
 	-m null_blk -b ndctl -b daxctl "${files[@]}" 2>/dev/null
 
-# 5. The boots.
-passed=0 failed=0
-for boot in "${boots[@]}"; do
+# 5. The boots, at the same time when there are cores for it (each TCG
+#    guest keeps about one core busy); their lines are prefixed [BOOT].
+boot_one() {
+	local boot=$1 env rc
 	case $boot in
 	devdax) env=(VM_PMEM=memmap VM_MEM_MB=1280 VM_PMEM_MB=2048) ;;
 	hmem) env=(VM_PMEM=hmem VM_MEM_MB=2560 VM_PMEM_MB=512) ;;
-	*) echo "check-vm: unknown boot $boot"; exit 2 ;;
+	*) echo "check-vm: unknown boot $boot"; return 2 ;;
 	esac
-	say "boot $boot"
-	t0=$(date +%s)
-	log=$VM_CACHE/serial-$boot.log
 	set +e
-	env "${env[@]}" VM_LOG="$log" VM_TIMEOUT=${VM_TIMEOUT:-240} \
+	env "${env[@]}" VM_LOG="$VM_CACHE/serial-$boot.log" \
+		VM_TIMEOUT="${VM_TIMEOUT:-240}" \
 		VM_APPEND="vmtest.boot=$boot ${VM_APPEND:-}" \
-		"$here/run-vm.sh" "$VM_CACHE/initrd.gz"
-	rc=$?
+		"$here/run-vm.sh" "$VM_CACHE/initrd.gz" 2>&1 |
+		sed -u "s/^/[$boot] /"
+	rc=${PIPESTATUS[0]}
 	set -e
-	secs=$(($(date +%s) - t0))
-	if [ $rc -eq 0 ]; then
+	return "$rc"
+}
+
+parallel=${VM_PARALLEL:-$([ "$(nproc)" -ge 2 ] && echo 1 || echo 0)}
+say "booting: ${boots[*]}$([ "$parallel" = 1 ] && echo ", in parallel")"
+declare -A t0 secs
+for boot in "${boots[@]}"; do
+	rm -f "$VM_CACHE/rc-$boot"
+	t0[$boot]=$(date +%s)
+	if [ "$parallel" = 1 ]; then
+		{ boot_one "$boot" && rc=0 || rc=$?
+		  echo "$rc $(($(date +%s) - t0[$boot]))" >"$VM_CACHE/rc-$boot"; } &
+	else
+		boot_one "$boot" && rc=0 || rc=$?
+		echo "$rc $(($(date +%s) - t0[$boot]))" >"$VM_CACHE/rc-$boot"
+	fi
+done
+wait
+
+passed=0 failed=0
+for boot in "${boots[@]}"; do
+	read -r rc secs <"$VM_CACHE/rc-$boot" || rc=2 secs=?
+	log=$VM_CACHE/serial-$boot.log
+	if [ "$rc" = 0 ]; then
 		passed=$((passed + 1))
 		echo "  PASS  vm/$boot (${secs}s)"
 	else
