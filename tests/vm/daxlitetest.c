@@ -8,11 +8,13 @@
  *	pipe buffers hold pages, and while an O_DIRECT read from
  *	SLOW_BLOCKDEV (null_blk with a completion delay) into the mapping is
  *	in flight; 0 again afterwards.
- *   daxlitetest remove DEVICE
+ *   daxlitetest remove DEVICE [rmmod]
  *	Removes DEVICE (/sys/class/daxlite/remove) while it is mapped, while
  *	two children fault on it in a loop, and while a pipe holds some of
  *	its pages: faults then raise SIGBUS, mmap fails with ENXIO, the busy
- *	query still works and drains to 0.
+ *	query still works and drains to 0.  With "rmmod", the file is closed
+ *	and the module unloaded while the pipe still holds pages, which the
+ *	pipe then frees.
  *
  * Prints one "ok"/"not ok" line per check; exits 1 if any failed.
  */
@@ -24,6 +26,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -241,7 +244,7 @@ static int fault_loop(int fd, size_t len, size_t align)
 	return 3;
 }
 
-static int cmd_remove(int fd, const char *dev)
+static int cmd_remove(int fd, const char *dev, bool then_rmmod)
 {
 	struct timespec ts = { 0, 300 * 1000 * 1000 };
 	struct sigaction sa = { .sa_handler = on_sigbus };
@@ -298,10 +301,23 @@ static int cmd_remove(int fd, const char *dev)
 	rc = busy(fd, 0, len, &q);
 	show("removed, pipe full", &q);
 	check(!rc && q.busy > 0, "busy query after removal sees the pipe");
-	splice_out(pfd);
-	rc = busy(fd, 0, len, &q);
-	check(!rc && q.busy == 0, "pipe drained after removal: busy 0");
+	if (!then_rmmod) {
+		splice_out(pfd);
+		rc = busy(fd, 0, len, &q);
+		check(!rc && q.busy == 0, "pipe drained after removal: busy 0");
+		munmap(p, len);
+		return 0;
+	}
+	/*
+	 * Free the device (last file closed) and unload the module while
+	 * the pipe still holds pages: the pipe's put_page frees them.
+	 */
 	munmap(p, len);
+	close(fd);
+	rc = system("rmmod daxlite");
+	check(rc == 0, "rmmod while a pipe still holds device pages: %d", rc);
+	splice_out(pfd);
+	check(1, "pipe drained after rmmod");
 	return 0;
 }
 
@@ -320,10 +336,10 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "busy"))
 		cmd_busy(fd, argc > 3 ? argv[3] : NULL);
 	else if (!strcmp(argv[1], "remove"))
-		cmd_remove(fd, argv[2]);
+		cmd_remove(fd, argv[2], argc > 3 && !strcmp(argv[3], "rmmod"));
 	else
 		return 2;
-	close(fd);
+	close(fd);		/* EBADF after "remove ... rmmod": harmless */
 	printf("# daxlitetest %s %s: %d failure(s)\n", argv[1], argv[2],
 	       failures);
 	return failures ? 1 : 0;

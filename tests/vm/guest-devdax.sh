@@ -38,8 +38,8 @@ exec 3</dev/daxlite1
 expect_fail rmmod daxlite		# an open file holds the module
 exec 3<&-
 step daxlitetest remove /dev/daxlite1
-step daxlitetest remove /dev/daxlite0
-step rmmod daxlite
+step daxlitetest remove /dev/daxlite0 rmmod
+[ ! -d /sys/module/daxlite ] || { echo "not ok - daxlite still loaded"; fail=1; }
 step insmod /opt/daxlite.ko
 step daxtest /dev/daxlite0
 step rmmod daxlite
