@@ -84,6 +84,20 @@
 
 #include "internal.h"
 
+/*
+ * Under AddressSanitizer, a node in the cache is poisoned (all but the word
+ * that links the cache), so a reader that touches a node after its grace
+ * period, which would be a use after free with malloc'd nodes, is reported.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define node_poison(n) node_asan_poison(n, true)
+#define node_unpoison(n) node_asan_poison(n, false)
+#else
+#define node_poison(n) ((void)(n))
+#define node_unpoison(n) ((void)(n))
+#endif
+
 #define TREE_SHIFT 6
 #define TREE_SLOTS 64
 #define TREE_MAX_SHIFT 60
@@ -109,6 +123,21 @@ struct tree_node {
 } __attribute__((aligned(64)));
 
 _Static_assert(sizeof(struct tree_node) == 576, "node is 9 cache lines");
+
+#if defined(__SANITIZE_ADDRESS__)
+static void node_asan_poison(struct tree_node *n, bool poison)
+{
+	char *p = (char *)n;
+	size_t keep = offsetof(struct tree_node, marks);
+
+	if (poison) {
+		ASAN_POISON_MEMORY_REGION(p, offsetof(struct tree_node, tree));
+		ASAN_POISON_MEMORY_REGION(p + keep, sizeof(*n) - keep);
+	} else {
+		ASAN_UNPOISON_MEMORY_REGION(p, sizeof(*n));
+	}
+}
+#endif
 
 /* A block of nodes; the header takes the first 64 bytes. */
 struct tree_chunk {
@@ -265,15 +294,14 @@ static void tree_put(struct dax_tree *t)
 static void node_reclaim_cb(struct rcu_head *head)
 {
 	struct tree_node *n = caa_container_of(head, struct tree_node, rcu);
-	struct dax_tree *t = __atomic_load_n(&n->tree, __ATOMIC_RELAXED);
-	struct tree_node *top;
-
 	/* Pairs with the release in node_free(): liburcu's queue is not
 	 * instrumented, so ThreadSanitizer needs an edge it can see before
-	 * we write the node (next_free shares space with parent). */
-	atomic_load_explicit(&t->refs, memory_order_acquire);
+	 * this thread writes the node (next_free shares space with parent). */
+	struct dax_tree *t = __atomic_load_n(&n->tree, __ATOMIC_ACQUIRE);
+	struct tree_node *top;
 
 	top = atomic_load_explicit(&t->reclaimed, memory_order_relaxed);
+	node_poison(n);
 	do {
 		n->next_free = top;
 	} while (!atomic_compare_exchange_weak_explicit(
@@ -300,6 +328,7 @@ static int tree_grow_cache(struct dax_tree *t)
 		__atomic_store_n(&n[i].tree, t, __ATOMIC_RELAXED);
 		n[i].next_free = t->free;
 		t->free = &n[i];
+		node_poison(&n[i]);
 	}
 	if (t->next_chunk_nodes < TREE_CHUNK_MAX_NODES)
 		t->next_chunk_nodes *= 2;
@@ -366,6 +395,7 @@ static struct tree_node *resv_take(struct dax_tree *t, struct tree_resv *r,
 
 	r->list = n->next_free;
 	r->n--;
+	node_unpoison(n);
 	/* Atomic stores, not memset: the readers of the node's previous
 	 * life are gone (a grace period passed), but ThreadSanitizer cannot
 	 * see grace periods, so every field readers touch is accessed
@@ -386,7 +416,8 @@ static struct tree_node *resv_take(struct dax_tree *t, struct tree_resv *r,
 static void node_free(struct dax_tree *t, struct tree_node *n)
 {
 	atomic_fetch_sub_explicit(&t->nr_nodes, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&t->refs, 1, memory_order_release);
+	atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
+	__atomic_store_n(&n->tree, t, __ATOMIC_RELEASE);
 	dax_call_rcu(&n->rcu, node_reclaim_cb);
 }
 
@@ -1085,14 +1116,22 @@ DAX_EXPORT bool dax_tree_get_mark(const struct dax_tree *tree, uint64_t index,
 /*
  * The scan behind find and walk: call @fn for each entry overlapping
  * [start, last] that passes @filter, in index order, until it returns
- * non-zero.  Runs under RCU.  A stack of (node, next offset) replaces the
- * parent pointers, which readers do not use.
+ * non-zero.  Runs under RCU.  A stack of (node, base) replaces the parent
+ * pointers, which readers do not use.
+ *
+ * Reported entries never overlap and their first indices only grow: only
+ * the first report may start before @start (an entry covering it), and only
+ * when @covering allows.  A writer that, during the scan, stores an entry
+ * beginning behind the scan position (say, a 2 MiB entry replacing the
+ * small ones the scan already reported) is not reported: to the scan it is
+ * an entry stored after it passed.
  */
 typedef int (*scan_fn)(void *priv, uint64_t first, unsigned order,
 		       uint64_t value);
 
 static int tree_scan(const struct dax_tree *t, uint64_t start, uint64_t last,
-		     enum dax_tree_mark filter, scan_fn fn, void *priv)
+		     enum dax_tree_mark filter, bool covering, scan_fn fn,
+		     void *priv)
 {
 	struct {
 		const struct tree_node *n;
@@ -1100,7 +1139,7 @@ static int tree_scan(const struct dax_tree *t, uint64_t start, uint64_t last,
 	} stack[12];
 	unsigned depth = 0, off;
 	const struct tree_node *n;
-	uint64_t base, rw = root_get(t), idx = start;
+	uint64_t base, rw = root_get(t), idx = start, pos = start;
 	bool marked = filter != DAX_TREE_PRESENT;
 	int ret;
 
@@ -1161,9 +1200,18 @@ found_entry:
 
 				if (first > last)
 					return 0;
+				if (first < pos && !covering) {
+					off = (off & ~(span - 1)) + span;
+					continue;
+				}
 				ret = fn(priv, first, order, w_value(w));
 				if (ret)
 					return ret;
+				covering = false;
+				pos = first + low_mask(order);
+				if (pos == ~0ULL)
+					return 0;
+				pos++;
 				off = (off & ~(span - 1)) + span;
 				if (off >= TREE_SLOTS)
 					break;
@@ -1215,14 +1263,15 @@ static int find_first_cb(void *priv, uint64_t first, unsigned order,
 
 static uint64_t tree_find(const struct dax_tree *t, uint64_t *index,
 			  uint64_t start, uint64_t last,
-			  enum dax_tree_mark filter, unsigned *order)
+			  enum dax_tree_mark filter, bool covering,
+			  unsigned *order)
 {
 	struct find_result r = { 0 };
 
 	if ((unsigned)filter > DAX_TREE_PRESENT)
 		return 0;
 	dax_rcu_read_lock();
-	tree_scan(t, start, last, filter, find_first_cb, &r);
+	tree_scan(t, start, last, filter, covering, find_first_cb, &r);
 	dax_rcu_read_unlock();
 	if (!r.value)
 		return 0;
@@ -1248,7 +1297,7 @@ DAX_EXPORT uint64_t dax_tree_find(const struct dax_tree *tree,
 				  uint64_t *index, uint64_t last,
 				  enum dax_tree_mark filter, unsigned *order)
 {
-	return tree_find(tree, index, *index, last, filter, order);
+	return tree_find(tree, index, *index, last, filter, true, order);
 }
 
 /**
@@ -1259,8 +1308,9 @@ DAX_EXPORT uint64_t dax_tree_find(const struct dax_tree *tree,
  * @filter: as for dax_tree_find()
  * @order: in: the found entry's order; out: the next entry's order
  *
- * Looks from @index + 2^@order on, so that an entry is never seen twice
- * even when it is large.
+ * Looks from @index + 2^@order on, and reports only an entry that starts
+ * there or later, so that no entry is seen twice and, even while writers
+ * run, the entries of a dax_tree_for_each() loop never overlap.
  *
  * Context: any thread, lock-free (RCU inside).
  * Return: the value of the entry, or 0 when none (@index, @order unchanged).
@@ -1274,7 +1324,7 @@ DAX_EXPORT uint64_t dax_tree_find_after(const struct dax_tree *tree,
 
 	if (start == 0 || *order > DAX_TREE_MAX_ORDER)
 		return 0;
-	return tree_find(tree, index, start, last, filter, order);
+	return tree_find(tree, index, start, last, filter, false, order);
 }
 
 /**
@@ -1305,7 +1355,7 @@ DAX_EXPORT uint64_t dax_tree_find_conflict(const struct dax_tree *tree,
 		return 0;
 	start = index & ~low_mask(order);
 	v = tree_find(tree, &found, start, start | low_mask(order),
-		      DAX_TREE_PRESENT, &o);
+		      DAX_TREE_PRESENT, true, &o);
 	if (!v)
 		return 0;
 	if (first)
@@ -1356,7 +1406,7 @@ DAX_EXPORT int dax_tree_walk(const struct dax_tree *tree, uint64_t start,
 	if ((unsigned)filter > DAX_TREE_PRESENT || !fn)
 		return dax_fail(NULL, -EINVAL, "bad filter or NULL function");
 	dax_rcu_read_lock();
-	ret = tree_scan(tree, start, last, filter, walk_cb, &w);
+	ret = tree_scan(tree, start, last, filter, true, walk_cb, &w);
 	dax_rcu_read_unlock();
 	return ret;
 }
