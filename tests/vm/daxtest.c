@@ -291,6 +291,24 @@ int main(int argc, char **argv)
 		}
 	}
 
+	/* A vma cannot be split at an address that is not aligned. */
+	if (align > pg && size >= 2 * align) {
+		uint8_t *q = map_aligned(fd, 2 * align, align, 0);
+
+		if (q != MAP_FAILED) {
+			e = munmap(q + pg, pg) ? errno : 0;
+			check(e == EINVAL, "partial munmap inside an aligned "
+			      "block refused: errno %d (%s)", e, strerror(e));
+			e = mprotect(q + align - pg, 2 * pg, PROT_READ) ? errno : 0;
+			check(e == EINVAL, "mprotect across an aligned block "
+			      "boundary refused: errno %d (%s)", e, strerror(e));
+			e = munmap(q + align, align) ? errno : 0;
+			check(e == 0, "munmap of the second aligned block: %s",
+			      strerror(e));
+			munmap(q, align);
+		}
+	}
+
 	/* Past the end: the mapping is made, an access raises SIGBUS. */
 	struct sigaction sa = { .sa_handler = on_sigbus };
 	sigaction(SIGBUS, &sa, NULL);
