@@ -224,6 +224,114 @@ int dax_tree_clear_mark_locked(struct dax_tree *tree, uint64_t index,
 
 /* ---- mappings, entries and entry locks --------------------------------------- */
 
+/*
+ * A mapping is the address_space of the kernel's DAX code: an entry tree
+ * indexed by page (4 KiB) of a file-like object, its size, and the engine's
+ * callbacks.  Each entry maps 2^order pages to a region page number (pfn),
+ * or is a read-only hole (zero page) or a placeholder under allocation.
+ *
+ * Entries are locked one at a time through cookies: a lock call returns a
+ * non-zero cookie naming exactly what it locked (the whole entry, whichever
+ * of its indices was named), and dax_unlock() takes the cookie back.  A
+ * cookie of 0 means nothing was locked (no entry there, or the mapping is
+ * going away).  A stale, forged or doubly used cookie fails with -EINVAL.
+ */
+struct dax_mapping;
+struct dax_lease;
+
+typedef uint64_t dax_cookie_t;
+
+/* The largest page index of a mapping: 2^36 - 1 (256 TiB of 4 KiB pages). */
+#define DAX_MAPPING_MAX_INDEX ((UINT64_C(1) << 36) - 1)
+#define DAX_MAPPING_MAX_SIZE ((DAX_MAPPING_MAX_INDEX + 1) << 12)
+
+/* dax_mapping_ops.iomap_begin @flags: why the fault path asks. */
+enum dax_iomap_flag {
+	DAX_IOMAP_WRITE = 1 << 0,	/* allocate: the caller will write */
+	DAX_IOMAP_FAULT = 1 << 1,	/* asked from dax_fault() */
+	DAX_IOMAP_ZERO = 1 << 2,	/* the caller will zero the range */
+};
+
+/* What an extent is, as iomap_begin reports it. */
+enum dax_iomap_type {
+	DAX_IOMAP_HOLE = 1,	/* nothing allocated: reads see zeroes */
+	DAX_IOMAP_MAPPED = 2,	/* backed by region pages from @pfn on */
+	DAX_IOMAP_UNWRITTEN = 3, /* allocated, reads must see zeroes */
+};
+
+/* dax_iomap.flags */
+enum dax_iomap_result_flag {
+	DAX_IOMAP_F_NEW = 1 << 0,	/* just allocated: zero before use */
+};
+
+/*
+ * The extent iomap_begin describes: it covers @index (the index the caller
+ * asked for) and starts at @first, 2^@order pages aligned to 2^@order, with
+ * @order at most the order asked for.  @pfn is the region page backing
+ * @first (aligned to 2^@order); @priv is the engine's, handed back to
+ * iomap_end.
+ */
+struct dax_iomap {
+	uint64_t first;
+	uint64_t pfn;
+	unsigned order;
+	enum dax_iomap_type type;
+	unsigned flags;
+	void *priv;
+};
+
+/*
+ * The engine's callbacks, passed to dax_mapping_new() by pointer (never
+ * copied: the table must outlive the mapping).  Each gets the mapping and
+ * the priv pointer given with it.  Any may be NULL when the engine does not
+ * use the feature that calls it.  Each returns 0 or a negative errno.
+ *
+ * iomap_begin: map (and with DAX_IOMAP_WRITE, allocate) the extent of up to
+ *   2^@order pages containing @index; called with that index's entry locked.
+ * iomap_end: the fault path is done with @iomap; @ret is its outcome (0, or
+ *   the negative errno it fails with, e.g. to undo a reservation).
+ * notify_failure: region pages backing [@index, @index + @nr_pages) are
+ *   poisoned (memory failure); called with the entry locked.
+ * lease_break: a layout change of [@start, @last] needs @lease to go.
+ */
+struct dax_mapping_ops {
+	int (*iomap_begin)(struct dax_mapping *mapping, void *priv,
+			   uint64_t index, unsigned order, unsigned flags,
+			   struct dax_iomap *iomap);
+	int (*iomap_end)(struct dax_mapping *mapping, void *priv,
+			 uint64_t index, unsigned order, unsigned flags,
+			 int ret, struct dax_iomap *iomap);
+	int (*notify_failure)(struct dax_mapping *mapping, void *priv,
+			      uint64_t index, uint64_t nr_pages,
+			      unsigned flags);
+	int (*lease_break)(struct dax_mapping *mapping, void *priv,
+			   struct dax_lease *lease, uint64_t start,
+			   uint64_t last);
+};
+
+int dax_mapping_new(struct dax_region *region,
+		    const struct dax_mapping_ops *ops, void *priv,
+		    uint64_t size, struct dax_mapping **mapping);
+struct dax_mapping *dax_mapping_get(struct dax_mapping *mapping);
+void dax_mapping_put(struct dax_mapping **mapping);
+int dax_mapping_kill(struct dax_mapping *mapping);
+bool dax_mapping_is_alive(const struct dax_mapping *mapping);
+uint64_t dax_mapping_get_size(const struct dax_mapping *mapping);
+int dax_mapping_set_size(struct dax_mapping *mapping, uint64_t size);
+struct dax_region *dax_mapping_get_region(const struct dax_mapping *mapping);
+void *dax_mapping_get_priv(const struct dax_mapping *mapping);
+uint64_t dax_mapping_get_nr_entries(const struct dax_mapping *mapping);
+
+/* Entry locks: see dax_lock_index(3) for the protocol. */
+int dax_lock_index(struct dax_mapping *mapping, uint64_t index,
+		   dax_cookie_t *cookie);
+int dax_lock_range(struct dax_mapping *mapping, uint64_t start,
+		   uint64_t last, dax_cookie_t *cookie);
+int dax_unlock(struct dax_mapping *mapping, dax_cookie_t cookie);
+int dax_lock_pfn(struct dax_region *region, uint64_t pfn,
+		 dax_cookie_t *cookie);
+int dax_unlock_pfn(struct dax_region *region, dax_cookie_t cookie);
+
 /* ---- allocator, fault path, heap --------------------------------------------- */
 
 /* ---- pins, leases, layout changes, async I/O --------------------------------- */

@@ -107,4 +107,286 @@ uint64_t dax_tree_get_nr_allocs(struct dax_tree *tree);
 /* Check every invariant; 0, or -EUCLEAN with dax_errormsg() saying which. */
 int dax_tree_check(struct dax_tree *tree);
 
+/* ---- entry.c, mapping.c, rmap.c, waitq.c: DAX entries and entry locks ---- */
+
+/*
+ * A DAX entry is one tree value (below 2^56), see the essay atop entry.c:
+ *
+ *	bit 0		VALID: always set, so that no entry is 0
+ *	bit 1		LOCKED
+ *	bit 2		ZERO: a read-only hole, backed by the shared zero page
+ *	bit 3		EMPTY: a locked placeholder while blocks are allocated
+ *	bit 4		SPARE: free for the fault path
+ *	bits 5-10	order (the tree's order of the entry, kept in the word so
+ *			that a value alone says how much it covers)
+ *	bits 11-21	lock sequence: bumped by every lock, copied into cookies
+ *	bits 22-55	region page number (pfn) of the first page; 0 for ZERO
+ *			and EMPTY entries
+ *
+ * Dirty and to-write state are tree marks, not flags.
+ */
+#define DAX_ENTRY_VALID (UINT64_C(1) << 0)
+#define DAX_ENTRY_LOCKED (UINT64_C(1) << 1)
+#define DAX_ENTRY_ZERO (UINT64_C(1) << 2)
+#define DAX_ENTRY_EMPTY (UINT64_C(1) << 3)
+#define DAX_ENTRY_SPARE (UINT64_C(1) << 4)
+#define DAX_ENTRY_FLAGS ((UINT64_C(1) << 5) - 1)
+#define DAX_ENTRY_ORDER_SHIFT 5
+#define DAX_ENTRY_SEQ_SHIFT 11
+#define DAX_ENTRY_SEQ_BITS 11
+#define DAX_ENTRY_SEQ_MASK ((UINT64_C(1) << DAX_ENTRY_SEQ_BITS) - 1)
+#define DAX_ENTRY_PFN_SHIFT 22
+#define DAX_ENTRY_MAX_PFN ((UINT64_C(1) << 34) - 1)
+
+#define DAX_ENTRY_MARK_DIRTY DAX_TREE_MARK_0
+#define DAX_ENTRY_MARK_TOWRITE DAX_TREE_MARK_1
+
+/* @flags: DAX_ENTRY_LOCKED/ZERO/EMPTY/SPARE; VALID is added. */
+static inline uint64_t dax_entry_make(uint64_t pfn, unsigned order,
+				      uint64_t flags)
+{
+	return pfn << DAX_ENTRY_PFN_SHIFT |
+	       (uint64_t)(order & 63) << DAX_ENTRY_ORDER_SHIFT |
+	       (flags & DAX_ENTRY_FLAGS) | DAX_ENTRY_VALID;
+}
+
+static inline uint64_t dax_entry_pfn(uint64_t e)
+{
+	return e >> DAX_ENTRY_PFN_SHIFT;
+}
+
+static inline unsigned dax_entry_order(uint64_t e)
+{
+	return (e >> DAX_ENTRY_ORDER_SHIFT) & 63;
+}
+
+static inline unsigned dax_entry_seq(uint64_t e)
+{
+	return (e >> DAX_ENTRY_SEQ_SHIFT) & DAX_ENTRY_SEQ_MASK;
+}
+
+static inline uint64_t dax_entry_set_seq(uint64_t e, unsigned seq)
+{
+	return (e & ~(DAX_ENTRY_SEQ_MASK << DAX_ENTRY_SEQ_SHIFT)) |
+	       ((uint64_t)seq & DAX_ENTRY_SEQ_MASK) << DAX_ENTRY_SEQ_SHIFT;
+}
+
+static inline bool dax_entry_is_locked(uint64_t e)
+{
+	return e & DAX_ENTRY_LOCKED;
+}
+
+static inline bool dax_entry_is_zero(uint64_t e)
+{
+	return e & DAX_ENTRY_ZERO;
+}
+
+static inline bool dax_entry_is_empty(uint64_t e)
+{
+	return e & DAX_ENTRY_EMPTY;
+}
+
+/* Backed by region pages (neither a hole nor a placeholder). */
+static inline bool dax_entry_is_real(uint64_t e)
+{
+	return !(e & (DAX_ENTRY_ZERO | DAX_ENTRY_EMPTY));
+}
+
+static inline uint64_t dax_entry_nr_pages(uint64_t e)
+{
+	return UINT64_C(1) << dax_entry_order(e);
+}
+
+/* The canonical (first) index of entry @e, which covers @index. */
+static inline uint64_t dax_entry_first(uint64_t e, uint64_t index)
+{
+	return index & ~(dax_entry_nr_pages(e) - 1);
+}
+
+/*
+ * A locked entry as the entry functions hand it to their caller: its
+ * canonical index and the word stored in the tree (LOCKED set).  The
+ * functions below keep it up to date; the caller only reads it.
+ */
+struct dax_locked_entry {
+	uint64_t first;
+	uint64_t entry;
+};
+
+/* mapping.c: the mapping object. */
+struct dax_rmap;
+struct dax_waitq;
+
+/* A mapping on a standalone reverse map (tests; dax_mapping_new() uses the
+ * region's).  @region may be NULL. */
+int dax_mapping_new_rmap(struct dax_rmap *rmap, struct dax_region *region,
+			 const struct dax_mapping_ops *ops, void *priv,
+			 uint64_t size, struct dax_mapping **mapping);
+struct dax_tree *dax_mapping_tree(const struct dax_mapping *mapping);
+const struct dax_mapping_ops *dax_mapping_ops(const struct dax_mapping *m);
+struct dax_rmap *dax_mapping_rmap(const struct dax_mapping *mapping);
+struct dax_waitq *dax_mapping_waitq(const struct dax_mapping *mapping);
+/* The mapping's id in its reverse map (1..2^20-1). */
+uint32_t dax_mapping_id(const struct dax_mapping *mapping);
+/* A fresh lock sequence for a new entry. */
+unsigned dax_mapping_next_seq(struct dax_mapping *mapping);
+/*
+ * dax_mapping_tryget() - take a reference unless the count already hit 0
+ * Context: inside dax_rcu_read_lock() when the caller holds no reference
+ * (the mapping's memory lives for a grace period after its last put).
+ * Return: true when a reference was taken.
+ */
+bool dax_mapping_tryget(struct dax_mapping *mapping);
+
+/* rmap.c: per-region reverse map (region page -> mapping, index), the
+ * mapping id table and the region's wait table; refcounted. */
+#define DAX_RMAP_MAX_ID ((UINT32_C(1) << 20) - 1)
+#define DAX_WAITQ_DEFAULT_BUCKETS 1024
+
+/* @nr_pages: region pages (pfns 0..nr_pages-1 are valid). */
+int dax_rmap_new(uint64_t nr_pages, unsigned nr_wait_buckets,
+		 struct dax_rmap **rmap);
+void dax_rmap_get(struct dax_rmap *rmap);
+void dax_rmap_put(struct dax_rmap *rmap);
+/* The region's reverse map, made on first use when @create. */
+struct dax_rmap *dax_region_rmap(struct dax_region *region, bool create);
+/* Test hook: make the region's reverse map now, with @nr_wait_buckets
+ * buckets (1 makes every key collide).  -EBUSY if it already exists. */
+int dax_region_set_wait_buckets(struct dax_region *region,
+				unsigned nr_wait_buckets);
+struct dax_waitq *dax_rmap_waitq(const struct dax_rmap *rmap);
+uint64_t dax_rmap_nr_pages(const struct dax_rmap *rmap);
+int dax_rmap_register(struct dax_rmap *rmap, struct dax_mapping *mapping,
+		      uint32_t *id);
+void dax_rmap_unregister(struct dax_rmap *rmap, uint32_t id);
+/* Record that pages [pfn, pfn + 2^order) back [index, ...) of mapping @id.
+ * -EBUSY (with a message) when some of them belong to someone already. */
+int dax_rmap_add(struct dax_rmap *rmap, uint64_t pfn, unsigned order,
+		 uint32_t id, uint64_t index);
+/* Forget the record covering @pfn if it is mapping @id's. */
+void dax_rmap_remove(struct dax_rmap *rmap, uint64_t pfn, uint32_t id);
+/* Split the record covering @pfn down to @order pieces (same meaning). */
+int dax_rmap_split(struct dax_rmap *rmap, uint64_t pfn, unsigned order);
+/*
+ * dax_rmap_lookup() - the owner of a region page, with a reference
+ * @stamp: receives the record's raw value (to tell later if it changed)
+ * Context: any thread; takes the RCU read lock itself.
+ * Return: the mapping (the caller puts it) and *@index, or NULL.
+ */
+struct dax_mapping *dax_rmap_lookup(struct dax_rmap *rmap, uint64_t pfn,
+				    uint64_t *index, uint64_t *stamp);
+uint64_t dax_rmap_stamp(struct dax_rmap *rmap, uint64_t pfn);
+
+/* waitq.c: the hashed wait table.  A waiter sleeps on its own futex word,
+ * queued in the bucket of (obj, key); wake_one wakes the oldest waiter of
+ * that exact key, wake_all every waiter of the key (or of obj: key ~0). */
+#define DAX_WAITQ_ALL_KEYS UINT64_MAX
+
+struct dax_waiter {
+	struct dax_waiter *next, *prev;
+	const void *obj;
+	uint64_t key;
+	_Atomic uint32_t woken;
+	bool queued;
+};
+
+struct dax_waitq_stats {
+	uint64_t sleeps;	/* futex waits entered */
+	uint64_t wakes;		/* waiters woken (futex wakes issued) */
+};
+
+int dax_waitq_new(unsigned nr_buckets, struct dax_waitq **wq);
+void dax_waitq_delete(struct dax_waitq **wq);
+/* Queue @w, then a full barrier: the caller re-checks its condition next. */
+void dax_waitq_prepare(struct dax_waitq *wq, struct dax_waiter *w,
+		       const void *obj, uint64_t key);
+/* Sleep until woken (returns early on a spurious wake-up). */
+void dax_waitq_sleep(struct dax_waitq *wq, struct dax_waiter *w);
+/* Dequeue @w if still queued.  Return: true if it had been woken. */
+bool dax_waitq_finish(struct dax_waitq *wq, struct dax_waiter *w);
+/* A full barrier, then wake the oldest waiter of (obj, key), or every one
+ * when @all (key DAX_WAITQ_ALL_KEYS: every waiter of @obj). */
+void dax_waitq_wake(struct dax_waitq *wq, const void *obj, uint64_t key,
+		    bool all);
+void dax_waitq_get_stats(struct dax_waitq *wq, struct dax_waitq_stats *st);
+unsigned dax_waitq_nr_buckets(const struct dax_waitq *wq);
+
+/*
+ * entry.c: what the fault path builds on.  Each takes and returns entries
+ * locked; all may sleep.  A mapping that was killed makes them fail with
+ * -ENXIO (grab) or report "nothing" (lock).
+ */
+
+/*
+ * dax_entry_lock() - lock the entry covering @index, waiting for it
+ * Return: 1 (locked, @le filled), 0 (no entry covers @index), -ENXIO (the
+ * mapping was killed, possibly while waiting).
+ */
+int dax_entry_lock(struct dax_mapping *mapping, uint64_t index,
+		   struct dax_locked_entry *le);
+/*
+ * dax_entry_grab() - lock the entry for a fault of 2^@order pages at @index
+ *
+ * The fault path's starting point (the kernel's grab_mapping_entry):
+ * - an entry of order >= @order covers @index: wait for it and lock it,
+ *   except that a ZERO entry larger than @order is erased (waking its
+ *   waiters) and replaced as if absent, so a small write can go in;
+ * - smaller entries lie in the aligned 2^@order range: -ERANGE, nothing
+ *   changes (fall back to a smaller order; they are never erased);
+ * - nothing there: a locked EMPTY entry of @order is inserted at @index
+ *   rounded down to 2^@order.
+ * Return: 0 with @le locked; -ERANGE; -ENXIO (killed); -ENOMEM; -EINVAL.
+ */
+int dax_entry_grab(struct dax_mapping *mapping, uint64_t index,
+		   unsigned order, struct dax_locked_entry *le);
+/*
+ * dax_entry_replace() - give a locked entry new contents, same order
+ * @pfn: first region page (aligned to the order) for a real entry; 0 with
+ *	DAX_ENTRY_ZERO or DAX_ENTRY_EMPTY
+ * @flags: 0 (real), DAX_ENTRY_ZERO or DAX_ENTRY_EMPTY, | DAX_ENTRY_SPARE
+ *
+ * Keeps the entry locked (same cookie) and its marks; updates the reverse
+ * map (the new pages are recorded before the entry shows them, the old ones
+ * forgotten after).
+ * Return: 0; -EBUSY (pages owned by another entry); -EINVAL (bad pfn, or
+ * @le is not locked as described); -ENOMEM.  On error nothing changed.
+ */
+int dax_entry_replace(struct dax_mapping *mapping,
+		      struct dax_locked_entry *le, uint64_t pfn,
+		      uint64_t flags);
+/* Unlock, waking one waiter; an EMPTY placeholder is erased instead. */
+void dax_entry_put(struct dax_mapping *mapping, struct dax_locked_entry *le);
+/* Erase a locked entry (and its reverse-map record), waking all waiters. */
+void dax_entry_erase(struct dax_mapping *mapping, struct dax_locked_entry *le);
+/*
+ * dax_entry_split() - split a locked entry into pieces of @order
+ *
+ * Real entries' pieces get their own pfns.  The piece covering @keep stays
+ * locked (@le describes it afterwards); the others are unlocked, unless
+ * @keep is UINT64_MAX: then every piece stays locked, and the caller
+ * releases each (dax_entry_piece() describes them).  Waiters of the old
+ * entry are all woken to revalidate.
+ * Return: 0; -EINVAL; -ENOMEM (nothing changed).
+ */
+int dax_entry_split(struct dax_mapping *mapping, struct dax_locked_entry *le,
+		    unsigned order, uint64_t keep);
+/* The locked piece covering @index of an entry split with keep UINT64_MAX. */
+void dax_entry_piece(const struct dax_locked_entry *le, uint64_t index,
+		     struct dax_locked_entry *piece);
+/* The cookie dax_unlock() takes for @le (handing a grabbed entry over). */
+dax_cookie_t dax_entry_cookie(const struct dax_mapping *mapping,
+			      const struct dax_locked_entry *le);
+/*
+ * dax_cookie_owner() - the mapping and index a held pfn cookie locks
+ * (borrowed: valid until dax_unlock_pfn()).  -EINVAL for a bad cookie.
+ */
+int dax_cookie_owner(struct dax_region *region, dax_cookie_t cookie,
+		     struct dax_mapping **mapping, uint64_t *index);
+/* dax_lock_pfn() / dax_unlock_pfn() on a standalone reverse map. */
+int dax_rmap_lock_pfn(struct dax_rmap *rmap, uint64_t pfn,
+		      dax_cookie_t *cookie);
+int dax_rmap_unlock_pfn(struct dax_rmap *rmap, dax_cookie_t cookie);
+/* How long a locker of @mapping spins before it sleeps (tests, bench). */
+void dax_mapping_set_spin(struct dax_mapping *mapping, unsigned spins);
+
 #endif /* LIBDAX_INTERNAL_H */
