@@ -1,0 +1,194 @@
+// SPDX-License-Identifier: MIT
+/*
+ * regiontest: libdax regions on a real device, in the test VM
+ * (tests/vm/check-vm.sh; built against $(B)/libdax.a once libdax/region.c
+ * exists, its shared libraries copied into the image).
+ *
+ *   regiontest DEVICE
+ *
+ * Opens DEVICE (/dev/daxX.Y or /dev/daxliteN) with dax_region_open() and
+ * checks what libdax reports against what sysfs says: kind, alignment,
+ * size, resources and offset-to-physical translation; that the mapping is
+ * aligned; that data written through it reads back after a reopen; that a
+ * private open is refused; that a killed region says so.  One "ok"/"not
+ * ok" line per check; exit 1 if any failed.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "libdax.h"
+
+static int failures;
+
+static void check(int cond, const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("%s - ", cond ? "ok" : "not ok");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+	fflush(stdout);
+	if (!cond)
+		failures++;
+}
+
+static char sysdir[128];
+
+static int sysfs_ull(const char *name, unsigned long long *val)
+{
+	char path[256];
+	FILE *f;
+	int n;
+
+	snprintf(path, sizeof(path), "%s/%s", sysdir, name);
+	f = fopen(path, "r");
+	if (!f)
+		return -errno;
+	n = fscanf(f, "%lli", (long long *)val);
+	fclose(f);
+	return n == 1 ? 0 : -EINVAL;
+}
+
+static uint64_t pattern(uint64_t off)
+{
+	return 0x243f6a8885a308d3ull ^ (off * 0x9e3779b97f4a7c15ull);
+}
+
+int main(int argc, char **argv)
+{
+	const char *dev = argc > 1 ? argv[1] : "/dev/dax0.0";
+	unsigned long long align, size, start, end, pgoff;
+	enum dax_region_kind want;
+	struct dax_region_opts *opts = NULL;
+	struct dax_region *r = NULL;
+	struct dax_resource res;
+	struct stat st;
+	unsigned nres, n;
+	uint64_t phys, stride;
+	unsigned idx;
+	uint8_t *base;
+	int rc, bad;
+
+	if (stat(dev, &st) || !S_ISCHR(st.st_mode)) {
+		printf("not ok - %s is not a character device\n", dev);
+		return 1;
+	}
+	snprintf(sysdir, sizeof(sysdir), "/sys/dev/char/%u:%u",
+		 major(st.st_rdev), minor(st.st_rdev));
+	want = strstr(dev, "daxlite") ? DAX_REGION_KIND_MODULE :
+					DAX_REGION_KIND_DEVDAX;
+	if (sysfs_ull("align", &align) || sysfs_ull("size", &size)) {
+		printf("not ok - %s: no align/size in sysfs\n", sysdir);
+		return 1;
+	}
+
+	rc = dax_region_open(dev, NULL, &r);
+	check(!rc, "dax_region_open(%s): %s %s", dev, strerror(-rc),
+	      rc ? dax_errormsg() : "");
+	if (rc)
+		return 1;
+	check(dax_region_get_kind(r) == want, "kind %s",
+	      dax_region_kind_name(dax_region_get_kind(r)));
+	check(dax_region_get_align(r) == align, "align %#llx == sysfs %#llx",
+	      (unsigned long long)dax_region_get_align(r), align);
+	check(dax_region_get_device_size(r) == size,
+	      "device size %llu == sysfs %llu",
+	      (unsigned long long)dax_region_get_device_size(r), size);
+	check(dax_region_get_size(r) == size, "mapped size %llu == %llu",
+	      (unsigned long long)dax_region_get_size(r), size);
+	base = dax_region_get_base(r);
+	check(base && !((uintptr_t)base % align), "base %p is aligned",
+	      (void *)base);
+
+	/* Resources: the same ranges as mappingN/, in order. */
+	nres = dax_region_get_nr_resources(r);
+	for (n = 0; n < nres; n++) {
+		char name[64];
+
+		snprintf(name, sizeof(name), "mapping%u/start", n);
+		if (sysfs_ull(name, &start))
+			break;
+		snprintf(name, sizeof(name), "mapping%u/end", n);
+		sysfs_ull(name, &end);
+		snprintf(name, sizeof(name), "mapping%u/page_offset", n);
+		sysfs_ull(name, &pgoff);
+		if (dax_region_get_resource(r, n, &res) || res.start != start ||
+		    res.end != end || res.page_offset != pgoff)
+			break;
+	}
+	char extra[64];
+	snprintf(extra, sizeof(extra), "mapping%u/start", nres);
+	check(nres > 0 && n == nres && sysfs_ull(extra, &start) == -ENOENT,
+	      "%u resources match mapping0..%u, and there are no more", nres,
+	      nres - 1);
+
+	/* Translation: the first byte of each resource, and one inside. */
+	bad = 0;
+	for (n = 0; n < nres; n++) {
+		if (dax_region_get_resource(r, n, &res))
+			break;
+		uint64_t off = res.page_offset * 4096;
+		if (dax_region_offset_to_phys(r, off, &phys, &idx) ||
+		    phys != res.start || idx != n)
+			bad++;
+		off += (res.end - res.start) / 2 & ~4095ull;
+		if (dax_region_offset_to_phys(r, off, &phys, &idx) ||
+		    phys != res.start + (off - res.page_offset * 4096) ||
+		    idx != n)
+			bad++;
+	}
+	check(!bad, "dax_region_offset_to_phys agrees with the resources "
+	      "(%d mismatches)", bad);
+	rc = dax_region_offset_to_phys(r, size, &phys, &idx);
+	check(rc == -EINVAL || rc == -ERANGE || rc == -ENXIO,
+	      "offset_to_phys past the end refused: %d", rc);
+
+	/* Data: written through the region, read back after a reopen. */
+	stride = size / 256 > 4096 ? size / 256 / 4096 * 4096 : 4096;
+	for (uint64_t off = 0; off < size; off += stride)
+		*(volatile uint64_t *)(base + off) = pattern(off);
+	rc = dax_region_persist(r, 0, align);
+	check(!rc, "dax_region_persist(0, align): %s", strerror(-rc));
+	rc = dax_region_close(&r);
+	check(!rc && !r, "dax_region_close: %s", strerror(-rc));
+
+	rc = dax_region_open(dev, NULL, &r);
+	check(!rc, "reopen: %s", strerror(-rc));
+	if (rc)
+		return 1;
+	base = dax_region_get_base(r);
+	bad = 0;
+	for (uint64_t off = 0; off < size; off += stride)
+		bad += *(volatile uint64_t *)(base + off) != pattern(off);
+	check(!bad, "data reads back after reopen (%d mismatches)", bad);
+
+	rc = dax_region_kill(r);
+	check(!rc && !dax_region_is_alive(r), "dax_region_kill: %s, alive %d",
+	      strerror(-rc), dax_region_is_alive(r));
+	dax_region_close(&r);
+
+	/* A private mapping is refused, as the kernel refuses it. */
+	if (!dax_region_opts_new(&opts)) {
+		dax_region_opts_set_flags(opts, DAX_REGION_PRIVATE);
+		rc = dax_region_open(dev, opts, &r);
+		check(rc == -EINVAL, "DAX_REGION_PRIVATE refused: %d (%s)", rc,
+		      dax_errormsg());
+		if (!rc)
+			dax_region_close(&r);
+		dax_region_opts_delete(&opts);
+	}
+
+	printf("# regiontest %s: %d failure(s)\n", dev, failures);
+	return failures ? 1 : 0;
+}
