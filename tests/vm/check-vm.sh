@@ -22,6 +22,7 @@
 # skipped"; exits 0 when all passed, 1 otherwise, and 77 (after saying why,
 # loudly) only when qemu cannot run at all.
 set -euo pipefail
+export PATH=$PATH:/usr/sbin:/sbin	# depmod, modprobe for a non-root user
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 export VM_CACHE=${VM_CACHE:-build/vm}
