@@ -334,6 +334,81 @@ int dax_unlock_pfn(struct dax_region *region, dax_cookie_t cookie);
 
 /* ---- allocator, fault path, heap --------------------------------------------- */
 
+/*
+ * The block allocator: each region shares out its 4 KiB pages as blocks of
+ * 2^order pages aligned to 2^order (0: 4 KiB, 9: 2 MiB, 18: 1 GiB, any
+ * order up to the region's size).  A block is named by its first page
+ * (region offset / 4 KiB).  A freed block can be allocated again only after
+ * an RCU grace period; poisoned pages are never handed out.
+ */
+#define DAX_ALLOC_NR_ORDERS 48
+
+enum dax_alloc_flag {
+	/* When only blocks still in their grace period would fit, wait once. */
+	DAX_ALLOC_WAIT = 1 << 0,
+};
+
+/* A snapshot; pages: total = free + used + pending + poisoned. */
+struct dax_alloc_stats {
+	uint64_t total_pages;		/* the region's pages */
+	uint64_t free_pages;		/* in free blocks */
+	uint64_t used_pages;		/* in allocated blocks */
+	uint64_t pending_pages;		/* freed, waiting for a grace period */
+	uint64_t poisoned_pages;	/* bad and out of use for good */
+	uint64_t largest_free_pages;	/* 0 when nothing is free */
+	int largest_free_order;		/* -1 when nothing is free */
+	unsigned max_order;		/* the largest order the region holds */
+	unsigned fragmentation;		/* per mille of free pages outside
+					   the largest free block */
+	uint64_t nr_allocs, nr_frees, nr_failures;	/* calls since creation */
+	uint64_t nr_free[DAX_ALLOC_NR_ORDERS];		/* blocks per order */
+	uint64_t nr_used[DAX_ALLOC_NR_ORDERS];
+	uint64_t nr_pending[DAX_ALLOC_NR_ORDERS];
+};
+
+int dax_alloc_pages(struct dax_region *region, unsigned order, unsigned flags,
+		    uint64_t *page);
+int dax_free_pages(struct dax_region *region, uint64_t page, unsigned order);
+int dax_alloc_get_stats(struct dax_region *region,
+			struct dax_alloc_stats *stats);
+
+/* (the fault path: dax_fault() and its extent go here) */
+
+/*
+ * A volatile malloc-style heap in a region's memory: a jemalloc arena whose
+ * extents come from the region's allocator.  Nothing in it survives
+ * dax_heap_destroy() or the region's close.  Linking libdax makes jemalloc
+ * the process's malloc.
+ */
+struct dax_heap;
+struct dax_heap_opts;
+
+struct dax_heap_stats {
+	uint64_t region_bytes;		/* region memory the heap holds now */
+	uint64_t peak_region_bytes;	/* the most it held at once */
+	uint64_t nr_extents;		/* extents taken and not given back */
+	uint64_t allocated_bytes;	/* in live objects (jemalloc's count,
+					   0 when it keeps none) */
+	unsigned nr_tcaches;		/* thread caches created for it */
+};
+
+int dax_heap_opts_new(struct dax_heap_opts **opts);
+void dax_heap_opts_delete(struct dax_heap_opts **opts);
+int dax_heap_opts_set_limit(struct dax_heap_opts *opts, uint64_t bytes);
+int dax_heap_opts_set_tcache(struct dax_heap_opts *opts, bool enable);
+
+int dax_heap_create(struct dax_region *region,
+		    const struct dax_heap_opts *opts, struct dax_heap **heap);
+int dax_heap_destroy(struct dax_heap **heap);
+void *dax_heap_malloc(struct dax_heap *heap, size_t size);
+void *dax_heap_calloc(struct dax_heap *heap, size_t nmemb, size_t size);
+void *dax_heap_aligned_alloc(struct dax_heap *heap, size_t alignment,
+			     size_t size);
+void *dax_heap_realloc(struct dax_heap *heap, void *ptr, size_t size);
+void dax_heap_free(struct dax_heap *heap, void *ptr);
+size_t dax_heap_usable_size(struct dax_heap *heap, const void *ptr);
+int dax_heap_get_stats(struct dax_heap *heap, struct dax_heap_stats *stats);
+
 /* ---- pins, leases, layout changes, async I/O --------------------------------- */
 
 /* ---- writeback, memory failure ----------------------------------------------- */

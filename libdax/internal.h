@@ -389,4 +389,41 @@ int dax_rmap_unlock_pfn(struct dax_rmap *rmap, dax_cookie_t cookie);
 /* How long a locker of @mapping spins before it sleeps (tests, bench). */
 void dax_mapping_set_spin(struct dax_mapping *mapping, unsigned spins);
 
+/* ---- alloc.c: the block allocator (what the fault path and heap use) ----- */
+
+/*
+ * One allocator per region, in its DAX_REGION_SLOT_ALLOC slot; see the top
+ * of alloc.c.  The dax_alloc_* calls do not enter the region: callers that
+ * must refuse a killed region (allocation on behalf of a fault) call
+ * dax_region_enter() around them, or use the public dax_alloc_pages().
+ */
+struct dax_alloc;
+
+/* The region's allocator, created on first use; 0, -ENOMEM or -ENOSPC. */
+int dax_alloc_get(struct dax_region *region, struct dax_alloc **alloc);
+/* A block of 2^@order pages (flags: DAX_ALLOC_WAIT); -EINVAL, -ENOSPC. */
+int dax_alloc_block(struct dax_alloc *alloc, unsigned order, unsigned flags,
+		    uint64_t *page);
+/* Free a block after an RCU grace period; -EINVAL if it is not allocated. */
+int dax_alloc_free_block(struct dax_alloc *alloc, uint64_t page,
+			 unsigned order);
+/*
+ * Contiguous ranges of any length (the heap's extents): the smallest block
+ * that holds @nr_pages, its tail freed at once.  dax_alloc_free_range()
+ * frees any allocated pages, whole blocks or parts, with no grace period.
+ */
+int dax_alloc_range(struct dax_alloc *alloc, uint64_t nr_pages,
+		    unsigned align_order, uint64_t *page);
+int dax_alloc_free_range(struct dax_alloc *alloc, uint64_t page,
+			 uint64_t nr_pages);
+/*
+ * Memory failure: never hand out @page again (a free page leaves at once,
+ * an allocated one when its block is freed).  0, or -EINVAL out of range.
+ */
+int dax_alloc_poison(struct dax_alloc *alloc, uint64_t page);
+bool dax_alloc_is_poisoned(struct dax_alloc *alloc, uint64_t page);
+void dax_alloc_stats(struct dax_alloc *alloc, struct dax_alloc_stats *stats);
+/* Every invariant, O(pages), for tests: 0, -ENOMEM or -EUCLEAN. */
+int dax_alloc_check(struct dax_alloc *alloc);
+
 #endif /* LIBDAX_INTERNAL_H */
