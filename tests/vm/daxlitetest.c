@@ -117,6 +117,7 @@ struct dio {
 	uint8_t *buf;
 	size_t len;
 	ssize_t ret;
+	_Atomic int done;
 };
 
 static void *dio_read(void *arg)
@@ -124,6 +125,7 @@ static void *dio_read(void *arg)
 	struct dio *d = arg;
 
 	d->ret = pread(d->fd, d->buf, d->len, 0);
+	d->done = 1;
 	return NULL;
 }
 
@@ -178,7 +180,7 @@ static int cmd_busy(int fd, const char *slow)
 	/* O_DIRECT read in flight into the mapping. */
 	if (slow) {
 		struct dio d = { .buf = p + half, .len = 256u << 10 };
-		struct timespec ts = { 0, 300 * 1000 * 1000 };
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
 		pthread_t t;
 
 		d.fd = open(slow, O_RDONLY | O_DIRECT);
@@ -186,9 +188,16 @@ static int cmd_busy(int fd, const char *slow)
 		      d.fd >= 0 ? "ok" : strerror(errno));
 		if (d.fd < 0)
 			return 1;
+		/*
+		 * The read is in flight for the device's completion delay
+		 * (1 s) after its submission: poll until the query sees it,
+		 * or the read is over.
+		 */
 		pthread_create(&t, NULL, dio_read, &d);
-		nanosleep(&ts, NULL);
-		rc = busy(fd, 0, len, &q);
+		do {
+			nanosleep(&ts, NULL);
+			rc = busy(fd, 0, len, &q);
+		} while (!rc && !q.busy && !d.done);
 		show("O_DIRECT read in flight", &q);
 		check(!rc && q.busy > 0 && q.refs > 0,
 		      "O_DIRECT read in flight: busy %llu > 0",
