@@ -98,6 +98,78 @@ void *dax_region_slot_install(struct dax_region *region,
 			      enum dax_region_slot slot, void *obj,
 			      void (*release)(void *obj));
 
+/*
+ * dax_region_enter() - start an operation on @region (a fault, a pin, a
+ * flush): fails with -ENXIO and a message once dax_region_kill() has been
+ * called, otherwise counts the caller as in flight until dax_region_exit().
+ * dax_region_close() waits for every in-flight user before it unmaps, so
+ * memory reached between enter and exit stays mapped.  Enter and exit may
+ * run on different threads.
+ * Context: any thread, lock-free (an RCU read-side section and a per-CPU-ish
+ * counter); never sleeps.
+ * Return: 0, or -ENXIO when the region is dead.
+ */
+int dax_region_enter(struct dax_region *region);
+/* dax_region_exit() - end what dax_region_enter() started; never fails. */
+void dax_region_exit(struct dax_region *region);
+/* The region's log callback (from its options), for messages about it. */
+const struct dax_logger *dax_region_logger(const struct dax_region *region);
+/* The libpmem2 map behind the region (its memcpy/memset/flush functions). */
+struct pmem2_map *dax_region_pmem2_map(const struct dax_region *region);
+/* The open file descriptor of the device, file or memfd (owned by region). */
+int dax_region_fd(const struct dax_region *region);
+/*
+ * dax_region_check_range() - refuse [@offset, @offset + @len) unless it
+ * lies inside the mapped region and both ends are multiples of @align
+ * (0: the region alignment).  @what names the request in the message.
+ * Return: 0, -EINVAL (unaligned) or -ERANGE (past the end).
+ */
+int dax_region_check_range(const struct dax_region *region, const char *what,
+			   uint64_t offset, uint64_t len, uint64_t align);
+
+/* region_opts.c: what dax_region_open() is asked for. */
+struct dax_region_opts {
+	uint64_t align;			/* DAX_MiB * 2 unless set */
+	bool align_set;
+	uint64_t size;			/* 0: not set */
+	unsigned flags;			/* enum dax_region_flag */
+	uint64_t range_offset;		/* sub-range to map */
+	uint64_t range_length;		/* 0: to the end */
+	struct dax_resource *res;	/* emulated regions only */
+	unsigned nr_res, res_cap;
+	char *sysfs_root;		/* NULL: "/sys" */
+	struct dax_logger log;
+};
+
+/* Is @align one of the alignments device-DAX supports (4K, 2M, 1G)? */
+bool dax_region_align_supported(uint64_t align);
+/* -EINVAL with a message naming the supported alignments. */
+int dax_region_align_refuse(const struct dax_logger *log, const char *what,
+			    uint64_t align);
+
+/* sysfs.c: a character device's attributes under /sys/dev/char/MAJ:MIN. */
+struct dax_sysfs_dev {
+	enum dax_region_kind kind;
+	uint64_t size;
+	uint64_t align;
+	int numa_node;			/* -1 when unknown */
+	int target_node;		/* -1 when unknown */
+	unsigned nr_res;
+	struct dax_resource *res;	/* malloc'ed; mappingN/ in order */
+	char dir[4096];			/* the device's sysfs folder */
+};
+
+/*
+ * dax_sysfs_read_dev() - find the kind, size, alignment, nodes and
+ * resources of the character device @rdev (opened from @path) under
+ * @root (normally "/sys").
+ * Return: 0; -ENODEV when it is not a DAX device or an attribute is
+ * missing or malformed; -ENOMEM.  Nothing to release on failure.
+ */
+int dax_sysfs_read_dev(const struct dax_logger *log, const char *root,
+		       const char *path, unsigned major, unsigned minor,
+		       struct dax_sysfs_dev *dev);
+
 /* ---- tree.c: test hooks for the entry tree ------------------------------ */
 
 /* Fail the @nth node allocation of @tree from now on with -ENOMEM (0: off). */
