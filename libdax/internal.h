@@ -285,9 +285,53 @@ struct dax_locked_entry {
 	uint64_t entry;
 };
 
-/* mapping.c: the mapping object. */
+/* ThreadSanitizer cannot see RCU grace periods; these draw the edges. */
+#if defined(__SANITIZE_THREAD__)
+#include <sanitizer/tsan_interface.h>
+#define dax_tsan_release(addr) __tsan_release(addr)
+#define dax_tsan_acquire(addr) __tsan_acquire(addr)
+#else
+#define dax_tsan_release(addr) ((void)(addr))
+#define dax_tsan_acquire(addr) ((void)(addr))
+#endif
+
+/*
+ * mapping.c: the mapping object.  Its layout is here so that the entry
+ * locks (entry.c) reach the tree and the wait table without a call; the
+ * other files use the accessors.
+ */
+#include <pthread.h>
+
 struct dax_rmap;
 struct dax_waitq;
+struct dax_range_lock;
+
+struct dax_mapping {
+	/* read by every lock and unlock */
+	struct dax_tree *tree;
+	struct dax_waitq *wq;
+	_Atomic bool dead;
+	unsigned spins;
+	uint32_t id;
+	uint32_t tag;			/* id bits that cookies carry */
+	struct dax_rmap *rmap;
+	const struct dax_mapping_ops *ops;
+	void *priv;
+	struct dax_region *region;
+	_Atomic uint64_t size;
+	_Atomic unsigned next_seq;
+
+	_Atomic long refs __attribute__((aligned(64)));
+
+	/* range-lock records (entry.c), under range_lock */
+	pthread_mutex_t range_lock;
+	struct dax_range_lock *ranges;
+	uint32_t nr_ranges, free_range;
+	struct rcu_head rcu;
+	/* ThreadSanitizer cannot see grace periods: reverse-map lookups
+	 * release this, the free callback acquires it. */
+	char tsan_readers;
+};
 
 /* A mapping on a standalone reverse map (tests; dax_mapping_new() uses the
  * region's).  @region may be NULL. */
@@ -445,6 +489,8 @@ int dax_entry_split(struct dax_mapping *mapping, struct dax_locked_entry *le,
 /* The locked piece covering @index of an entry split with keep UINT64_MAX. */
 void dax_entry_piece(const struct dax_locked_entry *le, uint64_t index,
 		     struct dax_locked_entry *piece);
+/* Free a dead mapping's range-lock records (mapping.c's last put). */
+void dax_range_locks_free(struct dax_mapping *mapping);
 /* The cookie dax_unlock() takes for @le (handing a grabbed entry over). */
 dax_cookie_t dax_entry_cookie(const struct dax_mapping *mapping,
 			      const struct dax_locked_entry *le);
