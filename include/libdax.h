@@ -396,6 +396,7 @@ int dax_heap_opts_new(struct dax_heap_opts **opts);
 void dax_heap_opts_delete(struct dax_heap_opts **opts);
 int dax_heap_opts_set_limit(struct dax_heap_opts *opts, uint64_t bytes);
 int dax_heap_opts_set_tcache(struct dax_heap_opts *opts, bool enable);
+int dax_heap_opts_set_decay(struct dax_heap_opts *opts, int64_t ms);
 
 int dax_heap_create(struct dax_region *region,
 		    const struct dax_heap_opts *opts, struct dax_heap **heap);

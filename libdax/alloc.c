@@ -791,7 +791,7 @@ DAX_EXPORT int dax_free_pages(struct dax_region *region, uint64_t page,
 
 /* ---- ranges (the heap's extents) ------------------------------------------ */
 
-static unsigned order_for(uint64_t nr_pages)
+unsigned dax_order_for_pages(uint64_t nr_pages)
 {
 	return nr_pages <= 1 ? 0 :
 			       64 - (unsigned)__builtin_clzll(nr_pages - 1);
@@ -814,7 +814,7 @@ static unsigned order_for(uint64_t nr_pages)
 int dax_alloc_range(struct dax_alloc *a, uint64_t nr_pages,
 		    unsigned align_order, uint64_t *page)
 {
-	unsigned k = order_for(nr_pages);
+	unsigned k = dax_order_for_pages(nr_pages);
 	uint64_t first, off, tail, end;
 	char what[64];
 	int ret;

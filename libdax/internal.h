@@ -543,5 +543,17 @@ bool dax_alloc_is_poisoned(struct dax_alloc *alloc, uint64_t page);
 void dax_alloc_stats(struct dax_alloc *alloc, struct dax_alloc_stats *stats);
 /* Every invariant, O(pages), for tests: 0, -ENOMEM or -EUCLEAN. */
 int dax_alloc_check(struct dax_alloc *alloc);
+/* The smallest order whose block holds @nr_pages pages. */
+unsigned dax_order_for_pages(uint64_t nr_pages);
+
+/* ---- heap.c ------------------------------------------------------------------ */
+
+/*
+ * The bytes of every extent jemalloc asked the heap for, and what the
+ * smallest whole blocks would have taken (the waste the heap avoids by
+ * trimming each block to its extent): for bench/heap_bench.c.
+ */
+void dax_heap_extent_sizes(struct dax_heap *heap, uint64_t *asked,
+			   uint64_t *pow2);
 
 #endif /* LIBDAX_INTERNAL_H */
