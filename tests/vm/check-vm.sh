@@ -15,7 +15,7 @@
 #   VM_CACHE   downloads and builds (default build/vm); a warm cache makes
 #              a run take well under a minute
 #   B          the libdax build folder whose libdax.a regiontest links
-#              (default: the parent of VM_CACHE)
+#              (default: VM_CACHE/lib; make check-vm passes its own)
 #   VM_VERBOSE 1: print the whole serial console
 #
 # Prints one PASS/FAIL line per boot and "vm: N passed, N failed, N
@@ -28,7 +28,7 @@ top=$(cd "$here/../.." && pwd)
 export VM_CACHE=${VM_CACHE:-build/vm}
 mkdir -p "$VM_CACHE"
 VM_CACHE=$(cd "$VM_CACHE" && pwd)
-B=${B:-$(dirname "$VM_CACHE")}
+B=${B:-$VM_CACHE/lib}
 boots=("$@")
 [ ${#boots[@]} -gt 0 ] || boots=(devdax hmem)
 t_start=$(date +%s)
@@ -92,7 +92,7 @@ if [ -f "$here/regiontest.c" ] && [ -f "$top/libdax/region.c" ]; then
 	make -s -C "$top" B="$B" lib >/dev/null
 	# shellcheck disable=SC2046
 	$cc -O2 -g -std=gnu11 -pthread -D_GNU_SOURCE -I"$top/include" \
-		-I"$top/kmod" -o "$VM_CACHE/bin/regiontest" \
+		-I"$top/kmod" -rdynamic -o "$VM_CACHE/bin/regiontest" \
 		"$here/regiontest.c" "$B/libdax.a" \
 		$(sed -n 's/^\(PMEM2\|URCU\|JEMALLOC\|AIO\)_LIBS = //p' \
 			"$top/config-host.mak") -lpthread

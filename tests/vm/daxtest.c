@@ -291,6 +291,44 @@ int main(int argc, char **argv)
 		}
 	}
 
+	/*
+	 * Where device-DAX and daxlite may differ: printed as "# behaviour"
+	 * lines for the comparison, checked only where daxlite promises.
+	 */
+	if (align > pg && size >= 2 * align) {
+		uint8_t *r = mmap(NULL, 3 * align, PROT_NONE,
+				  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (r != MAP_FAILED) {
+			uint8_t *a = (uint8_t *)(((uintptr_t)r + align - 1) &
+						 ~(uintptr_t)(align - 1));
+			e = mmap_errno(a, align, MAP_SHARED | MAP_FIXED, fd, pg);
+			printf("# behaviour: aligned MAP_FIXED address, offset "
+			       "%#zx: %s\n", pg, e ? strerror(e) : "mapped");
+			if (daxlite)
+				check(e == EINVAL, "aligned address, unaligned "
+				      "offset refused: %s", strerror(e));
+			munmap(r, 3 * align);
+		}
+	}
+	p = map_aligned(fd, align, align, 0);
+	if (p != MAP_FAILED) {
+		void *q;
+
+		e = msync(p, align, MS_SYNC) ? errno : 0;
+		printf("# behaviour: msync(MS_SYNC): %s\n",
+		       e ? strerror(e) : "0");
+		if (daxlite)
+			check(e == 0, "msync(MS_SYNC) succeeds: %s", strerror(e));
+		e = mlock(p, align) ? errno : 0;
+		printf("# behaviour: mlock: %s\n", e ? strerror(e) : "0");
+		munlock(p, align);
+		q = mremap(p, align, 2 * align, 0);
+		e = q == MAP_FAILED ? errno : 0;
+		printf("# behaviour: mremap grow in place: %s\n",
+		       e ? strerror(e) : "grown");
+		munmap(p, q == MAP_FAILED ? align : 2 * align);
+	}
+
 	/* A vma cannot be split at an address that is not aligned. */
 	if (align > pg && size >= 2 * align) {
 		uint8_t *q = map_aligned(fd, 2 * align, align, 0);

@@ -15,7 +15,9 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <execinfo.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -65,6 +67,18 @@ static uint64_t pattern(uint64_t off)
 	return 0x243f6a8885a308d3ull ^ (off * 0x9e3779b97f4a7c15ull);
 }
 
+/* A crash in libdax or below it prints where, for the VM's log. */
+static void on_crash(int sig)
+{
+	void *frames[32];
+	int n = backtrace(frames, 32);
+
+	dprintf(1, "not ok - signal %d; backtrace:\n", sig);
+	backtrace_symbols_fd(frames, n, 1);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
 int main(int argc, char **argv)
 {
 	const char *dev = argc > 1 ? argv[1] : "/dev/dax0.0";
@@ -80,6 +94,9 @@ int main(int argc, char **argv)
 	uint8_t *base;
 	int rc, bad;
 
+	signal(SIGSEGV, on_crash);
+	signal(SIGBUS, on_crash);
+	signal(SIGABRT, on_crash);
 	if (stat(dev, &st) || !S_ISCHR(st.st_mode)) {
 		printf("not ok - %s is not a character device\n", dev);
 		return 1;

@@ -118,7 +118,7 @@ timeout -k 5 "${VM_TIMEOUT:-600}" \
 		-kernel "$VMLINUZ" -initrd "$initrd" -append "$append" "$@" \
 		</dev/null 2>&1 | tee "$log" |
 	if [ "${VM_VERBOSE:-0}" = 1 ]; then cat; else
-		grep -a --line-buffered -E '^(vm-progress:|vm:|not ok|FAILED|VM-RESULT)' |
+		grep -a --line-buffered -E '^(vm-progress:|vm:|not ok|FAILED|KNOWN-BUG|VM-RESULT)' |
 			sed -u 's/^vm-progress: /  ... /'
 	fi
 qrc=${PIPESTATUS[0]}
