@@ -101,6 +101,9 @@ int dax_region_offset_to_phys(const struct dax_region *region,
 			      unsigned *resource);
 int dax_region_persist(struct dax_region *region, uint64_t offset,
 		       uint64_t len);
+/* Pages of a range the kernel holds (O_DIRECT in flight...); module only. */
+int dax_region_count_busy(const struct dax_region *region, uint64_t offset,
+			  uint64_t len, uint64_t *busy);
 
 /* ---- the entry tree -------------------------------------------------------- */
 
