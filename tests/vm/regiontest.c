@@ -13,7 +13,9 @@
  * private open is refused; that a killed region says so.  One "ok"/"not
  * ok" line per check; exit 1 if any failed.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <execinfo.h>
 #include <fcntl.h>
@@ -25,6 +27,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "libdax.h"
@@ -189,6 +192,43 @@ int main(int argc, char **argv)
 	for (uint64_t off = 0; off < size; off += stride)
 		bad += *(volatile uint64_t *)(base + off) != pattern(off);
 	check(!bad, "data reads back after reopen (%d mismatches)", bad);
+
+	/*
+	 * Pages the kernel holds: a pipe filled by vmsplice takes references
+	 * on 16 pages of the mapping until it is read.
+	 */
+	uint64_t nbusy = 99;
+	rc = dax_region_count_busy(r, 0, size, &nbusy);
+	if (want != DAX_REGION_KIND_MODULE) {
+		check(rc == -EOPNOTSUPP, "count_busy on device-DAX: %d (%s)",
+		      rc, dax_errormsg());
+	} else {
+		struct iovec iov = { .iov_base = base + align, .iov_len = 65536 };
+		uint64_t held = 99, after = 99;
+		int pfd[2];
+
+		check(!rc && nbusy == 0, "count_busy, idle: %d, %llu", rc,
+		      (unsigned long long)nbusy);
+		if (size >= 2 * align && !pipe(pfd) &&
+		    vmsplice(pfd[1], &iov, 1, 0) == 65536) {
+			static char sink[65536];
+
+			rc = dax_region_count_busy(r, 0, size, &held);
+			check(!rc && held >= 16, "count_busy with a vmsplice'd "
+			      "pipe: %d, %llu pages", rc,
+			      (unsigned long long)held);
+			rc = dax_region_count_busy(r, 0, align, &nbusy);
+			check(!rc && nbusy == 0, "count_busy of another block: "
+			      "%llu", (unsigned long long)nbusy);
+			for (size_t got = 0; got < sizeof(sink);)
+				got += read(pfd[0], sink, sizeof(sink));
+			rc = dax_region_count_busy(r, 0, size, &after);
+			check(!rc && after == 0, "count_busy after the pipe is "
+			      "read: %llu", (unsigned long long)after);
+			close(pfd[0]);
+			close(pfd[1]);
+		}
+	}
 
 	rc = dax_region_kill(r);
 	check(!rc && !dax_region_is_alive(r), "dax_region_kill: %s, alive %d",
