@@ -226,7 +226,7 @@ static void daxlite_free_chunks(struct daxlite_dev *d)
 {
 	unsigned long i, j;
 
-	for (i = 0; i < d->nr_chunks && d->chunks[i]; i++) {
+	for (i = 0; d->chunks && i < d->nr_chunks && d->chunks[i]; i++) {
 		if (!d->split) {
 			put_page(d->chunks[i]);
 			continue;
