@@ -111,18 +111,15 @@ struct tree_node {
 	uint8_t offset;		/* writers: slot in the parent */
 	uint8_t count;		/* writers: non-empty slots */
 	uint8_t pad[5];
-	struct dax_tree *tree;	/* for the call_rcu callback */
 	union {
 		struct tree_node *parent;	/* writers, while linked */
-		struct rcu_head rcu;		/* after unlinking */
-		struct tree_node *next_free;	/* in the node cache */
+		struct tree_node *next_free;	/* unlinked: limbo or cache */
 	};
 	_Atomic uint64_t marks[TREE_NR_MARKS];
-	uint64_t unused;
 	_Atomic uint64_t slots[TREE_SLOTS];
-} __attribute__((aligned(64)));
+};
 
-_Static_assert(sizeof(struct tree_node) == 576, "node is 9 cache lines");
+_Static_assert(sizeof(struct tree_node) == 552, "64 slots + 40 bytes");
 
 #if defined(__SANITIZE_ADDRESS__)
 static void node_asan_poison(struct tree_node *n, bool poison)
@@ -131,7 +128,7 @@ static void node_asan_poison(struct tree_node *n, bool poison)
 	size_t keep = offsetof(struct tree_node, marks);
 
 	if (poison) {
-		ASAN_POISON_MEMORY_REGION(p, offsetof(struct tree_node, tree));
+		ASAN_POISON_MEMORY_REGION(p, offsetof(struct tree_node, parent));
 		ASAN_POISON_MEMORY_REGION(p + keep, sizeof(*n) - keep);
 	} else {
 		ASAN_UNPOISON_MEMORY_REGION(p, sizeof(*n));
@@ -139,31 +136,41 @@ static void node_asan_poison(struct tree_node *n, bool poison)
 }
 #endif
 
-/* A block of nodes; the header takes the first 64 bytes. */
+/* A block of nodes, in malloc size classes: 1 node, then 4 KiB .. 64 KiB. */
 struct tree_chunk {
 	struct tree_chunk *next;
 	size_t bytes;
-} __attribute__((aligned(64)));
+};
 
-#define TREE_CHUNK_MAX_NODES 64
+#define TREE_CHUNK_MAX (64 * 1024)
 
 struct dax_tree {
 	/* Read by every reader: alone on its cache line. */
 	_Atomic uint64_t root __attribute__((aligned(64)));
 
 	pthread_mutex_t lock __attribute__((aligned(64)));
+	/* Counters: written under the lock, read by anyone. */
 	_Atomic uint64_t nr_nodes;	/* linked nodes */
 	_Atomic uint64_t nr_entries;
 	_Atomic uint64_t memory;	/* bytes of chunks */
-	struct tree_node *free;		/* node cache, under the lock */
+	struct tree_node *free;		/* node cache */
 	struct tree_chunk *chunks;
-	unsigned next_chunk_nodes;
+	size_t next_chunk_bytes;
 	unsigned long fail_alloc_in;	/* fault injection: 0 = off */
 	uint64_t nr_allocs;
 
-	/* Nodes whose grace period ended, pushed by the call_rcu thread. */
-	_Atomic(struct tree_node *) reclaimed;
-	/* 1 for the tree + 1 per node waiting for a grace period. */
+	/*
+	 * Unlinked nodes wait for a grace period in batches, one call_rcu per
+	 * batch: limbo collects them, and when no grace period is pending it
+	 * becomes the waiting batch and one starts; gp_done, set by the
+	 * callback, lets the next writer move the batch into the cache.
+	 */
+	struct tree_node *limbo, *waiting;
+	bool gp_pending;
+	_Atomic bool gp_done;
+	struct rcu_head gp_rcu;
+
+	/* 1 for the tree + 1 while a grace period is pending. */
 	_Atomic long refs;
 	struct rcu_head rcu;
 };
@@ -291,30 +298,51 @@ static void tree_put(struct dax_tree *t)
 	free(t);
 }
 
-static void node_reclaim_cb(struct rcu_head *head)
+static void tree_gp_cb(struct rcu_head *head)
 {
-	struct tree_node *n = caa_container_of(head, struct tree_node, rcu);
-	/* Pairs with the release in node_free(): liburcu's queue is not
-	 * instrumented, so ThreadSanitizer needs an edge it can see before
-	 * this thread writes the node (next_free shares space with parent). */
-	struct dax_tree *t = __atomic_load_n(&n->tree, __ATOMIC_ACQUIRE);
-	struct tree_node *top;
+	struct dax_tree *t = caa_container_of(head, struct dax_tree, gp_rcu);
 
-	top = atomic_load_explicit(&t->reclaimed, memory_order_relaxed);
-	node_poison(n);
-	do {
-		n->next_free = top;
-	} while (!atomic_compare_exchange_weak_explicit(
-		&t->reclaimed, &top, n, memory_order_release,
-		memory_order_relaxed));
+	/* Pairs with the release in tree_reclaim(): liburcu's queue is not
+	 * instrumented, so give ThreadSanitizer an edge it can see. */
+	(void)atomic_load_explicit(&t->gp_done, memory_order_acquire);
+	atomic_store_explicit(&t->gp_done, true, memory_order_release);
 	tree_put(t);
+}
+
+/*
+ * Under the lock: move a batch whose grace period ended into the cache,
+ * and start a grace period for the nodes in limbo if none is pending.
+ */
+static void tree_reclaim(struct dax_tree *t)
+{
+	if (t->gp_pending &&
+	    atomic_load_explicit(&t->gp_done, memory_order_acquire)) {
+		while (t->waiting) {
+			struct tree_node *n = t->waiting;
+
+			t->waiting = n->next_free;
+			n->next_free = t->free;
+			t->free = n;
+			node_poison(n);
+		}
+		t->gp_pending = false;
+	}
+	if (!t->gp_pending && t->limbo) {
+		t->waiting = t->limbo;
+		t->limbo = NULL;
+		t->gp_pending = true;
+		atomic_store_explicit(&t->gp_done, false, memory_order_release);
+		atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
+		dax_call_rcu(&t->gp_rcu, tree_gp_cb);
+	}
 }
 
 static int tree_grow_cache(struct dax_tree *t)
 {
-	unsigned nr = t->next_chunk_nodes;
-	size_t bytes = sizeof(struct tree_chunk) + nr * sizeof(struct tree_node);
-	struct tree_chunk *c = aligned_alloc(64, bytes);
+	size_t bytes = t->next_chunk_bytes;
+	size_t nr = (bytes - sizeof(struct tree_chunk)) /
+		    sizeof(struct tree_node);
+	struct tree_chunk *c = malloc(bytes);
 	struct tree_node *n;
 
 	if (!c)
@@ -322,16 +350,21 @@ static int tree_grow_cache(struct dax_tree *t)
 	c->next = t->chunks;
 	c->bytes = bytes;
 	t->chunks = c;
-	atomic_fetch_add_explicit(&t->memory, bytes, memory_order_relaxed);
+	atomic_store_explicit(&t->memory,
+			      atomic_load_explicit(&t->memory,
+						   memory_order_relaxed) +
+				      bytes,
+			      memory_order_relaxed);
 	n = (struct tree_node *)(c + 1);
-	for (unsigned i = 0; i < nr; i++) {
-		__atomic_store_n(&n[i].tree, t, __ATOMIC_RELAXED);
+	for (size_t i = 0; i < nr; i++) {
 		n[i].next_free = t->free;
 		t->free = &n[i];
 		node_poison(&n[i]);
 	}
-	if (t->next_chunk_nodes < TREE_CHUNK_MAX_NODES)
-		t->next_chunk_nodes *= 2;
+	if (t->next_chunk_bytes < 4096)
+		t->next_chunk_bytes = 4096;
+	else if (t->next_chunk_bytes < TREE_CHUNK_MAX)
+		t->next_chunk_bytes *= 2;
 	return 0;
 }
 
@@ -344,8 +377,7 @@ static struct tree_node *node_alloc(struct dax_tree *t)
 	if (t->fail_alloc_in && --t->fail_alloc_in == 0)
 		return NULL;
 	if (!t->free)
-		t->free = atomic_exchange_explicit(&t->reclaimed, NULL,
-						   memory_order_acquire);
+		tree_reclaim(t);
 	if (!t->free && tree_grow_cache(t))
 		return NULL;
 	n = t->free;
@@ -386,6 +418,15 @@ static int resv_get(struct dax_tree *t, struct tree_resv *r, uint64_t nr)
 	return 0;
 }
 
+/* Counters change under the lock only: no atomic read-modify-write. */
+static inline void counter_add(_Atomic uint64_t *c, uint64_t delta)
+{
+	atomic_store_explicit(c,
+			      atomic_load_explicit(c, memory_order_relaxed) +
+				      delta,
+			      memory_order_relaxed);
+}
+
 /* A zeroed node from the reservation (the caller counted it). */
 static struct tree_node *resv_take(struct dax_tree *t, struct tree_resv *r,
 				   unsigned shift, struct tree_node *parent,
@@ -408,17 +449,21 @@ static struct tree_node *resv_take(struct dax_tree *t, struct tree_resv *r,
 		mark_word_set(n, m, 0);
 	for (unsigned i = 0; i < TREE_SLOTS; i++)
 		atomic_store_explicit(&n->slots[i], 0, memory_order_relaxed);
-	atomic_fetch_add_explicit(&t->nr_nodes, 1, memory_order_relaxed);
+	counter_add(&t->nr_nodes, 1);
 	return n;
 }
 
-/* Unlinked @n goes back to the cache after a grace period. */
+/*
+ * Unlinked @n goes back to the cache after a grace period.  Readers may
+ * still be inside it: only next_free (which shares space with parent, a
+ * field readers never read) is written.
+ */
 static void node_free(struct dax_tree *t, struct tree_node *n)
 {
-	atomic_fetch_sub_explicit(&t->nr_nodes, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
-	__atomic_store_n(&n->tree, t, __ATOMIC_RELEASE);
-	dax_call_rcu(&n->rcu, node_reclaim_cb);
+	counter_add(&t->nr_nodes, -1);
+	n->next_free = t->limbo;
+	t->limbo = n;
+	tree_reclaim(t);
 }
 
 /* ---- marks (writers) ----------------------------------------------------- */
@@ -590,9 +635,11 @@ struct tree_plan {
 	enum plan_kind kind;
 	unsigned need_shift;	/* root shift after the write */
 	uint64_t nodes;		/* nodes a store needs */
-	/* PLAN_EXACT / PLAN_OVER at an existing node: the span there */
+	/* PLAN_EXACT / PLAN_OVER at an existing node: the span there;
+	 * PLAN_EMPTY without growth: the node where the path ends, and its
+	 * level (the shift of the store, or above it at an empty slot) */
 	struct tree_node *node;	/* NULL: the whole tree (PLAN_OVER at root) */
-	unsigned off, span;
+	unsigned off, span, level;
 	/* PLAN_INSIDE: the larger entry */
 	uint64_t big;
 };
@@ -636,6 +683,8 @@ static void tree_plan(const struct dax_tree *t, uint64_t index,
 		if (!w) {
 			p->kind = PLAN_EMPTY;
 			p->nodes = (sh - st) / TREE_SHIFT;
+			p->node = n;
+			p->level = sh;
 			return;
 		}
 		if (!w_is_node(w)) {
@@ -648,6 +697,7 @@ static void tree_plan(const struct dax_tree *t, uint64_t index,
 		n = w_node(w);
 	}
 	p->node = n;
+	p->level = st;
 	p->off = (index >> st) & (TREE_SLOTS - 1);
 	p->span = 1U << (order - st);
 	{
@@ -763,17 +813,24 @@ static void store_fresh(struct dax_tree *t, struct tree_resv *r,
 	struct tree_node *n;
 	unsigned sh;
 
-	atomic_fetch_add_explicit(&t->nr_entries, 1, memory_order_relaxed);
+	counter_add(&t->nr_entries, 1);
 	if (!rw) {
 		n = chain_build(t, r, p->need_shift, index, order, word, 0);
 		atomic_store_explicit(&t->root, mk_node(n),
 				      memory_order_release);
 		return;
 	}
-	if (w_node(rw)->shift < p->need_shift)
-		tree_grow(t, r, p->need_shift);
-	n = w_node(root_get(t));
-	for (sh = n->shift; sh > st; sh -= TREE_SHIFT) {
+	if (p->node) {
+		/* no growth: the walk of tree_plan() ended here */
+		n = p->node;
+		sh = p->level;
+	} else {
+		if (w_node(rw)->shift < p->need_shift)
+			tree_grow(t, r, p->need_shift);
+		n = w_node(root_get(t));
+		sh = n->shift;
+	}
+	for (; sh > st; sh -= TREE_SHIFT) {
 		unsigned off = (index >> sh) & (TREE_SLOTS - 1);
 		uint64_t w = slot_get(n, off);
 
@@ -808,7 +865,7 @@ static void erase_span(struct dax_tree *t, struct tree_node *n, unsigned off,
 	for (unsigned i = 0; i < span; i++)
 		slot_set(n, off + i, 0);
 	n->count -= span;
-	atomic_fetch_sub_explicit(&t->nr_entries, 1, memory_order_relaxed);
+	counter_add(&t->nr_entries, -1);
 	node_prune(t, n);
 }
 
@@ -841,11 +898,9 @@ static void replace_span(struct dax_tree *t, struct tree_node *n,
 	}
 	for (unsigned i = 0; i < nr_gone; i++)
 		entries += subtree_release(t, gone[i]);
-	atomic_fetch_sub_explicit(&t->nr_entries, entries,
-				  memory_order_relaxed);
+	counter_add(&t->nr_entries, -(uint64_t)(entries));
 	if (word) {
-		atomic_fetch_add_explicit(&t->nr_entries, 1,
-					  memory_order_relaxed);
+		counter_add(&t->nr_entries, 1);
 		n->count += span - filled;
 		for (unsigned m = 0; m < TREE_NR_MARKS; m++)
 			if (marks & (1U << m))
@@ -906,9 +961,7 @@ static void split_apply(struct dax_tree *t, struct tree_resv *r,
 	for (unsigned m = 0; m < TREE_NR_MARKS; m++)
 		if (mark_word(n, m) & (1ULL << off))
 			marks |= 1U << m;
-	atomic_fetch_add_explicit(&t->nr_entries,
-				  (1ULL << (w_order(w) - order)) - 1,
-				  memory_order_relaxed);
+	counter_add(&t->nr_entries, (1ULL << (w_order(w) - order)) - 1);
 	if (order >= sh) {
 		unsigned ps = 1U << (order - sh);
 		uint64_t word = mk_entry(value, order);
@@ -994,7 +1047,7 @@ DAX_EXPORT int dax_tree_new(struct dax_tree **tree)
 	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ADAPTIVE_NP);
 	pthread_mutex_init(&t->lock, &attr);
 	pthread_mutexattr_destroy(&attr);
-	t->next_chunk_nodes = 1;
+	t->next_chunk_bytes = sizeof(struct tree_chunk) + sizeof(struct tree_node);
 	atomic_init(&t->refs, 1);
 	*tree = t;
 	return 0;
@@ -1616,16 +1669,13 @@ DAX_EXPORT int dax_tree_store_locked(struct dax_tree *tree, uint64_t index,
 				atomic_store_explicit(&tree->root,
 						      mk_node(n),
 						      memory_order_release);
-				atomic_fetch_add_explicit(
-					&tree->nr_entries, 1,
-					memory_order_relaxed);
+				counter_add(&tree->nr_entries, 1);
 			} else {
 				atomic_store_explicit(&tree->root, 0,
 						      memory_order_release);
 			}
 			gone = subtree_release(tree, oldroot);
-			atomic_fetch_sub_explicit(&tree->nr_entries, gone,
-						  memory_order_relaxed);
+			counter_add(&tree->nr_entries, -(uint64_t)(gone));
 		}
 		break;
 	}

@@ -869,6 +869,11 @@ Test(tree, freed_nodes_are_reused_after_a_grace_period)
 		cr_assert_eq(dax_tree_insert(t, i, 0, 1), 0);
 	mem = dax_tree_get_memory(t);
 	erase_all();
+	/* nodes wait in batches, one grace period each: let two pass, with a
+	 * write in between that moves the first batch into the cache */
+	dax_rcu_barrier();
+	cr_assert_eq(dax_tree_insert(t, 0, 0, 1), 0);
+	cr_assert_eq(dax_tree_erase(t, 0), 1);
 	dax_rcu_barrier();
 	for (uint64_t i = 0; i < 64 * 64; i += 64)
 		cr_assert_eq(dax_tree_insert(t, i, 0, 1), 0);
