@@ -713,6 +713,32 @@ static int range_unlock(struct dax_mapping *m, dax_cookie_t cookie)
 	return ret;
 }
 
+int dax_range_cookie_entries(struct dax_mapping *m, dax_cookie_t cookie,
+			     dax_cookie_t *entries, uint64_t max, uint64_t *n)
+{
+	uint64_t slot = cookie_payload(cookie);
+	struct dax_range_lock *r;
+	int ret = 0;
+
+	pthread_mutex_lock(&m->range_lock);
+	r = slot < m->nr_ranges ? &m->ranges[slot] : NULL;
+	if (cookie_kind(cookie) != COOKIE_RANGE || !r || !r->cookies ||
+	    (r->gen & DAX_ENTRY_SEQ_MASK) != cookie_seq(cookie)) {
+		ret = dax_fail(NULL, -EINVAL, "range cookie is not held");
+	} else {
+		*n = r->nr;
+		memcpy(entries, r->cookies,
+		       (r->nr < max ? r->nr : max) * sizeof(*entries));
+	}
+	pthread_mutex_unlock(&m->range_lock);
+	return ret;
+}
+
+uint64_t dax_cookie_index(dax_cookie_t cookie)
+{
+	return cookie_payload(cookie);
+}
+
 void dax_range_locks_free(struct dax_mapping *m)
 {
 	for (uint32_t i = 0; i < m->nr_ranges; i++)

@@ -211,6 +211,9 @@ DAX_EXPORT void dax_mapping_put(struct dax_mapping **mapping)
 	dax_tree_delete(&m->tree);
 	dax_rmap_put(m->rmap);
 	m->rmap = NULL;
+	/* A release the callback's acquire pairs with: call_rcu's queue is
+	 * not an edge ThreadSanitizer can see. */
+	atomic_fetch_add_explicit(&m->refs, 0, memory_order_release);
 	dax_call_rcu(&m->rcu, mapping_free_cb);
 }
 

@@ -354,8 +354,11 @@ struct dax_mapping *dax_rmap_lookup(struct dax_rmap *rmap, uint64_t pfn,
 		goto out;
 	m = __atomic_load_n(&t->slots[id], __ATOMIC_ACQUIRE);
 	if (m) {
+		bool got = dax_mapping_tryget(m);
+
+		/* After our last access to *m inside the section. */
 		dax_tsan_release(&m->tsan_readers);
-		if (!dax_mapping_tryget(m))
+		if (!got)
 			m = NULL;
 	}
 	if (m)
