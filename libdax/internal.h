@@ -500,6 +500,13 @@ dax_cookie_t dax_entry_cookie(const struct dax_mapping *mapping,
  */
 int dax_cookie_owner(struct dax_region *region, dax_cookie_t cookie,
 		     struct dax_mapping **mapping, uint64_t *index);
+/* Tests: the canonical index an entry cookie names; the entry cookies a
+ * held range cookie holds (up to @max; *@n gets how many).  -EINVAL if the
+ * range cookie is not held. */
+uint64_t dax_cookie_index(dax_cookie_t cookie);
+int dax_range_cookie_entries(struct dax_mapping *mapping, dax_cookie_t cookie,
+			     dax_cookie_t *entries, uint64_t max,
+			     uint64_t *n);
 /* dax_lock_pfn() / dax_unlock_pfn() on a standalone reverse map. */
 int dax_rmap_lock_pfn(struct dax_rmap *rmap, uint64_t pfn,
 		      dax_cookie_t *cookie);
