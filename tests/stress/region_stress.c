@@ -84,7 +84,9 @@ static void *kill_worker(void *arg)
 
 	for (;;) {
 		bool was_killed = atomic_load(&k->killed);
-		uint64_t page = next_rand(&seed) % pages;
+		/* Each worker writes its own pages: no race in the test. */
+		uint64_t page = (next_rand(&seed) % (pages / NR_WORKERS)) *
+					NR_WORKERS + a->id;
 		int ret;
 
 		if (next_rand(&seed) & 1) {
