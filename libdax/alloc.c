@@ -74,6 +74,7 @@
 #include "internal.h"
 
 #define FB_MAX_LEVELS 12
+#define ALLOC_MAX_WAITS 16	/* grace periods DAX_ALLOC_WAIT waits for */
 
 /* A bitmap that finds its lowest set bit in nr_levels word reads. */
 struct fbitmap {
@@ -512,20 +513,6 @@ static int enospc(struct dax_alloc *a, const char *what, uint64_t want_pages)
 				     sizeof(pend)));
 }
 
-/* Pending frees could satisfy the request: wait for them once, if allowed. */
-static bool wait_for_pending(struct dax_alloc *a)
-{
-	uint64_t pending;
-
-	pthread_mutex_lock(&a->lock);
-	pending = a->pending_pages;
-	pthread_mutex_unlock(&a->lock);
-	if (!pending || urcu_memb_read_ongoing())
-		return false;
-	dax_rcu_barrier();
-	return true;
-}
-
 /**
  * dax_alloc_block() - allocate one block of order @order from @a
  * @a: the allocator
@@ -553,17 +540,28 @@ int dax_alloc_block(struct dax_alloc *a, unsigned order, unsigned flags,
 				order < 52 ? order_str(order, sz, sizeof(sz)) :
 					     "too large",
 				a->max_order);
-	for (;;) {
+	for (int waits = 0;; waits++) {
+		uint64_t pending;
+
 		pthread_mutex_lock(&a->lock);
 		ret = take_locked(a, order, page);
 		if (!ret)
 			a->nr_allocs++;
+		pending = a->pending_pages;
 		pthread_mutex_unlock(&a->lock);
 		if (likely(!ret))
 			return 0;
-		if (!(flags & DAX_ALLOC_WAIT) || !wait_for_pending(a))
+		/*
+		 * Blocks in their grace period might fit: with WAIT, wait for
+		 * the frees queued so far and try again, a bounded number of
+		 * times (other threads may take what came back, and free
+		 * more), never inside a read-side section, where the grace
+		 * period would wait for us.
+		 */
+		if (!(flags & DAX_ALLOC_WAIT) || !pending ||
+		    waits == ALLOC_MAX_WAITS || urcu_memb_read_ongoing())
 			break;
-		flags &= ~DAX_ALLOC_WAIT;	/* once */
+		dax_rcu_barrier();
 	}
 	snprintf(sz, sizeof(sz), "an order-%u block", order);
 	return enospc(a, sz, order_pages(order));
