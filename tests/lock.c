@@ -341,6 +341,14 @@ static void *sleeper_fn(void *arg)
 	return NULL;
 }
 
+static void *unlocker_fn(void *arg)
+{
+	struct sleeper *s = arg;
+
+	s->ret = dax_unlock(m, s->cookie);
+	return NULL;
+}
+
 static void start_sleeper(struct sleeper *s, uint64_t index, bool by_pfn)
 {
 	*s = (struct sleeper){ .index = index, .by_pfn = by_pfn };
@@ -634,4 +642,34 @@ Test(range, range_locks_race_single_locks_without_deadlock, .init = setup,
 	}
 	for (uint64_t i = 0; i < 1024; i += 64)
 		cr_assert(!locked_at(i));
+}
+
+Test(lock, unlock_after_the_holder_replaced_the_entry, .init = setup,
+     .fini = teardown)
+{
+	struct dax_locked_entry le;
+
+	install(m, 512, 9, 0);
+	cr_assert_eq(dax_entry_lock(m, 600, &le), 1);
+	/* the holder turns the hole into pages; the cookie stays valid */
+	cr_assert_eq(dax_entry_replace(m, &le, 1536, 0), 0);
+	cr_assert_eq(dax_unlock(m, dax_entry_cookie(m, &le)), 0, "%s",
+		     dax_errormsg());
+	cr_assert(!locked_at(512));
+	cr_assert_eq(dax_entry_pfn(dax_tree_load(m->tree, 512)), 1536);
+}
+
+Test(lock, unlock_from_another_thread, .init = setup, .fini = teardown)
+{
+	struct sleeper s = { 0 };
+	dax_cookie_t c;
+
+	install(m, 3, 0, 3);
+	cr_assert_eq(dax_lock_index(m, 3, &c), 0);
+	s.index = 3;
+	s.cookie = c;
+	cr_assert_eq(pthread_create(&s.th, NULL, unlocker_fn, &s), 0);
+	pthread_join(s.th, NULL);
+	cr_assert_eq(s.ret, 0);
+	cr_assert(!locked_at(3));
 }
