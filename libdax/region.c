@@ -818,8 +818,9 @@ DAX_EXPORT int dax_region_open(const char *path,
  * memory stays mapped until dax_region_close().  Calling it again is
  * harmless.
  *
- * Context: any thread, except inside an RCU read-side section or between
- * dax_region_enter() and dax_region_exit(); sleeps for a grace period.
+ * Context: any thread, also one with an operation in flight on @region,
+ * but not inside an RCU read-side section (a libdax callback); sleeps for
+ * a grace period.
  * Return: 0, or -EINVAL if @region is NULL.
  */
 DAX_EXPORT int dax_region_kill(struct dax_region *region)
