@@ -153,7 +153,12 @@ static int sysfs_resources(const struct dax_logger *log,
 		snprintf(dir, sizeof(dir), "%s/mapping%u", dev->dir, nr);
 		if (access(dir, F_OK))
 			break;
-		ret = sysfs_need(log, dir, "start", &r.start);
+		ret = sysfs_read_num(log, dir, "start", &r.start, NULL);
+		if (ret == -EACCES || ret == -EPERM)
+			goto unreadable;
+		if (ret && ret != -ENODEV)
+			ret = dax_fail(log, -ENODEV, "cannot read %s/start: %s",
+				       dir, strerror(-ret));
 		if (!ret)
 			ret = sysfs_need(log, dir, "end", &r.end);
 		if (!ret)
@@ -178,7 +183,10 @@ static int sysfs_resources(const struct dax_logger *log,
 		}
 		res[nr++] = r;
 	}
-	/* Before 5.10: one range, in `resource`, backing the whole device. */
+	/*
+	 * Before 5.10: one range, in `resource`, backing the whole device.
+	 * Unreadable (root only) or absent: no resources.
+	 */
 	if (nr == 0 && !sysfs_read_num(NULL, dev->dir, "resource", &start,
 				       NULL)) {
 		res = malloc(sizeof(*res));
@@ -190,6 +198,20 @@ static int sysfs_resources(const struct dax_logger *log,
 	}
 	dev->res = res;
 	dev->nr_res = nr;
+	return 0;
+unreadable:
+	/*
+	 * The kernel makes mappingN/ readable by root only (0400), as the
+	 * module does: physical addresses are not for everyone.  The device
+	 * is still usable; only offset-to-physical translation is not.
+	 */
+	dax_log(log, DAX_LOG_WARN,
+		"%s: no permission to read physical ranges (root only); "
+		"offset to physical translation is unavailable",
+		dev->dir);
+	free(res);
+	dev->res = NULL;
+	dev->nr_res = 0;
 	return 0;
 fail:
 	free(res);

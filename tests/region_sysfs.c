@@ -448,3 +448,30 @@ ParameterizedTest(struct dev_misuse *p, region_sysfs,
 	cr_assert_eq(dax_region_opts_set_flags(opts, p->flags), 0);
 	assert_open_fails(p->err, p->msg);
 }
+
+Test(region_sysfs, root_only_mappings_leave_the_device_usable)
+{
+	struct dax_region *r = NULL;
+	char path[700];
+	uint64_t phys;
+	int ret;
+
+	if (geteuid() != 0)
+		cr_skip_test("needs root to play an unprivileged user");
+	fake(&devdax);
+	/* The kernel's mappingN/ attributes are 0400, root only. */
+	for (unsigned i = 0; i < devdax.nr_maps; i++) {
+		snprintf(path, sizeof(path), "%s/mapping%u/start", devdir, i);
+		cr_assert_eq(chmod(path, 0400), 0);
+	}
+	cr_assert_eq(chmod(root, 0755), 0);
+	cr_assert_eq(seteuid(65534), 0);
+	ret = dax_region_open(DEVICE, opts, &r);
+	cr_assert_eq(seteuid(0), 0);
+	cr_assert_eq(ret, 0, "%s", dax_errormsg());
+	cr_assert_eq(dax_region_get_nr_resources(r), 0);
+	cr_assert_eq(dax_region_get_size(r), 8 * DAX_MiB);
+	assert_fails_with(dax_region_offset_to_phys(r, 0, &phys, NULL),
+			  -ENXIO, "is in none of the 0 resources");
+	dax_region_close(&r);
+}
