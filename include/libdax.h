@@ -375,7 +375,71 @@ int dax_free_pages(struct dax_region *region, uint64_t page, unsigned order);
 int dax_alloc_get_stats(struct dax_region *region,
 			struct dax_alloc_stats *stats);
 
-/* (the fault path: dax_fault() and its extent go here) */
+/*
+ * The fault path: a direct pointer to a page of a mapping.  A read of a
+ * hole maps a shared read-only zero area; a write allocates (the engine's
+ * iomap_begin, or the built-in allocator when it is NULL), zeroes new
+ * blocks and marks the entry dirty; 2 MiB and 1 GiB requests fall back to
+ * smaller entries.  See dax_fault(3) for how long a pointer stays valid.
+ */
+enum dax_fault_flag {
+	DAX_FAULT_WRITE = 1 << 0,	/* allocate, mark dirty, writable */
+	DAX_FAULT_LOCK = 1 << 1,	/* return with the entry locked */
+	DAX_FAULT_SIZE_2M = 1 << 2,	/* ask for a 2 MiB entry */
+	DAX_FAULT_SIZE_1G = 1 << 3,	/* ask for a 1 GiB entry */
+};
+
+/* dax_fault_ext.flags: what the fault found or did. */
+enum dax_fault_ext_flag {
+	DAX_FAULT_EXT_ZERO = 1 << 0,	 /* a hole: read-only zeroes */
+	DAX_FAULT_EXT_NEW = 1 << 1,	 /* blocks allocated by this call */
+	DAX_FAULT_EXT_FALLBACK = 1 << 2, /* an entry smaller than asked */
+};
+
+/* The entry a fault resolved to: 2^order pages from index @first. */
+struct dax_fault_ext {
+	void *addr;		/* page @index (read-only for a hole) */
+	void *entry_addr;	/* page @first */
+	uint64_t first;
+	unsigned order;		/* 0 (4 KiB), 9 (2 MiB) or 18 (1 GiB) */
+	unsigned flags;		/* enum dax_fault_ext_flag */
+	uint64_t pfn;		/* region page backing @first; 0: a hole */
+	dax_cookie_t cookie;	/* with DAX_FAULT_LOCK, for dax_unlock() */
+};
+
+/* Why a 2 MiB or 1 GiB request was served by a smaller entry. */
+enum dax_fault_fallback {
+	DAX_FAULT_FALLBACK_UNALIGNED = 0, /* region alignment below the size */
+	DAX_FAULT_FALLBACK_EOF = 1,	  /* the range crosses the end */
+	DAX_FAULT_FALLBACK_CONFLICT = 2,  /* smaller entries in the range */
+	DAX_FAULT_FALLBACK_NOSPACE = 3,	  /* no free block that large */
+	DAX_FAULT_FALLBACK_EXTENT = 4,	  /* iomap_begin mapped less */
+	DAX_FAULT_NR_FALLBACKS = 5,
+};
+
+/* Index 0, 1, 2 of dax_fault_stats.faults: 4 KiB, 2 MiB, 1 GiB entries. */
+#define DAX_FAULT_NR_SIZES 3
+
+/*
+ * Counters since the mapping was made.  A fault is a call that had to
+ * lock an entry; a call answered from a present entry without locking (a
+ * TLB hit, in the kernel's terms) is not counted.
+ */
+struct dax_fault_stats {
+	uint64_t faults[DAX_FAULT_NR_SIZES];	/* by the entry returned */
+	uint64_t read_faults, write_faults;
+	uint64_t fallbacks[DAX_FAULT_NR_FALLBACKS];	/* by reason */
+	uint64_t zero_installs;		/* holes given a zero entry */
+	uint64_t allocations;		/* entries given new blocks */
+	uint64_t allocated_pages;	/* pages of those blocks */
+	uint64_t mapped;		/* engine extents installed on read */
+	uint64_t errors;		/* calls that failed */
+};
+
+int dax_fault(struct dax_mapping *mapping, uint64_t index, unsigned flags,
+	      struct dax_fault_ext *ext);
+int dax_fault_get_stats(const struct dax_mapping *mapping,
+			struct dax_fault_stats *stats);
 
 /*
  * A volatile malloc-style heap in a region's memory: a jemalloc arena whose

@@ -77,6 +77,7 @@ const char *dax_size_str(uint64_t bytes, char *buf, size_t len);
 enum dax_region_slot {
 	DAX_REGION_SLOT_RMAP,	/* mapping.c: region page -> owning mapping */
 	DAX_REGION_SLOT_ALLOC,	/* alloc.c: the block allocator */
+	DAX_REGION_SLOT_FAULT,	/* fault.c: the zero area, zeroing method */
 	DAX_REGION_NR_SLOTS,
 };
 
@@ -331,6 +332,8 @@ struct dax_mapping {
 	/* ThreadSanitizer cannot see grace periods: reverse-map lookups
 	 * release this, the free callback acquires it. */
 	char tsan_readers;
+	/* fault.c's counters, updated with __atomic builtins */
+	struct dax_fault_stats fault_stats;
 };
 
 /* A mapping on a standalone reverse map (tests; dax_mapping_new() uses the
@@ -562,5 +565,26 @@ unsigned dax_order_for_pages(uint64_t nr_pages);
  */
 void dax_heap_extent_sizes(struct dax_heap *heap, uint64_t *asked,
 			   uint64_t *pow2);
+
+/* ---- fault.c: the fault path ------------------------------------------------ */
+
+/*
+ * dax_fault_free_blocks() - give back the blocks of a real entry the
+ * caller has just erased (truncate, hole punch, teardown), when the
+ * built-in allocator made them: a mapping whose ops have no iomap_begin.
+ * An engine's blocks are its own: then nothing is done.  The blocks are
+ * reused only after an RCU grace period (lock-free readers may still see
+ * the entry).
+ * Return: 0; -EINVAL (not a real entry, or not an allocated block).
+ */
+int dax_fault_free_blocks(struct dax_mapping *mapping, uint64_t entry);
+/*
+ * dax_fault_release_blocks() - erase every entry of @mapping, giving
+ * built-in blocks back (dax_fault_free_blocks()).  The stopgap teardown
+ * until layout.c's truncate; works on a dead mapping too.  No fault, lock
+ * or pointer of the mapping may be in use.
+ * Return: 0, or -EBUSY when a locked entry was found (left in place).
+ */
+int dax_fault_release_blocks(struct dax_mapping *mapping);
 
 #endif /* LIBDAX_INTERNAL_H */
