@@ -159,14 +159,14 @@ void dax_region_exit(struct dax_region *r)
 		return;
 	}
 	dax_rcu_read_unlock();
-	/* Dead: close may be waiting; the mutex keeps @r alive until we let go. */
+	/* Dead: close may be waiting; the mutex keeps @r alive meanwhile. */
 	pthread_mutex_lock(&r->lock);
 	atomic_fetch_sub_explicit(n, 1, memory_order_release);
 	pthread_cond_broadcast(&r->drained);
 	pthread_mutex_unlock(&r->lock);
 }
 
-/* ---- internal accessors ---------------------------------------------------- */
+/* ---- internal accessors -------------------------------------------------- */
 
 const struct dax_logger *dax_region_logger(const struct dax_region *r)
 {
@@ -238,7 +238,7 @@ int dax_region_check_range(const struct dax_region *r, const char *what,
 	return 0;
 }
 
-/* ---- mapping ----------------------------------------------------------------- */
+/* ---- mapping ------------------------------------------------------------- */
 
 static int pmem2_fail(const struct dax_logger *log, int ret, const char *what,
 		      const char *path)
@@ -396,7 +396,7 @@ static int region_unmap(struct dax_region *r)
 	return ret;
 }
 
-/* ---- open ------------------------------------------------------------------ */
+/* ---- open ---------------------------------------------------------------- */
 
 /* The sub-range to map, checked against the device and its alignment. */
 static int region_set_range(struct dax_region *r,
@@ -566,7 +566,8 @@ static int region_open_file(struct dax_region *r,
 		ret = dax_fail(&r->log, -EINVAL,
 			       "%s is empty: give the region a size with "
 			       "dax_region_opts_set_size()%s",
-			       r->path, created ? "" : " and DAX_REGION_CREATE");
+			       r->path,
+			       created ? "" : " and DAX_REGION_CREATE");
 		goto undo;
 	} else {
 		ret = region_check_emulated_size(r, fsz, "file size");
@@ -826,7 +827,8 @@ DAX_EXPORT int dax_region_open(const char *path,
 DAX_EXPORT int dax_region_kill(struct dax_region *region)
 {
 	if (!region)
-		return dax_fail(NULL, -EINVAL, "dax_region_kill: region is NULL");
+		return dax_fail(NULL, -EINVAL,
+				"dax_region_kill: region is NULL");
 	if (!atomic_exchange(&region->dead, true))
 		dax_log(&region->log, DAX_LOG_INFO, "%s: killed", region->path);
 	dax_rcu_synchronize();
@@ -866,7 +868,8 @@ DAX_EXPORT int dax_region_close(struct dax_region **region)
 	int ret;
 
 	if (!region)
-		return dax_fail(NULL, -EINVAL, "dax_region_close: region is NULL");
+		return dax_fail(NULL, -EINVAL,
+				"dax_region_close: region is NULL");
 	r = *region;
 	if (!r)
 		return 0;
@@ -891,7 +894,7 @@ DAX_EXPORT int dax_region_close(struct dax_region **region)
 	return ret;
 }
 
-/* ---- getters ------------------------------------------------------------------ */
+/* ---- getters ------------------------------------------------------------- */
 
 /**
  * dax_region_get_size() - bytes mapped (the sub-range, or the whole)
@@ -1100,7 +1103,8 @@ DAX_EXPORT int dax_region_offset_to_phys(const struct dax_region *region,
 		const struct dax_resource *res = &region->res[i];
 		uint64_t pages = (res->end - res->start + 1) >> DAX_PAGE_SHIFT;
 
-		if (pgoff < res->page_offset || pgoff >= res->page_offset + pages)
+		if (pgoff < res->page_offset ||
+		    pgoff >= res->page_offset + pages)
 			continue;
 		*phys = res->start +
 			(dev_off - (res->page_offset << DAX_PAGE_SHIFT));

@@ -168,7 +168,8 @@ Test(region_kill, internal_range_check_names_the_alignment)
 	assert_fails_with(dax_region_check_range(r, "flush", 0, 0x1800, 4096),
 			  -EINVAL,
 			  "flush length 0x1800 is not a multiple of the "
-			  "required alignment 4 KiB; 0x1000 or 0x2000 would be");
+			  "required alignment 4 KiB; 0x1000 or 0x2000 "
+			  "would be");
 	assert_fails_with(dax_region_check_range(r, "flush", 2 * DAX_MiB,
 						 4 * DAX_MiB, 0),
 			  -ERANGE, "goes past the end of the region");

@@ -260,7 +260,7 @@ ParameterizedTest(struct phys_case *p, region_open,
 	dax_region_close(&r);
 }
 
-/* ---- misuse: errno, message, nothing changed ------------------------------ */
+/* ---- misuse: errno, message, nothing changed ---------------------------- */
 
 struct misuse {
 	const char *what;	/* (static string; not dereferenced in child) */

@@ -263,7 +263,8 @@ ParameterizedTestParameters(region_sysfs, alignment_is_read_where_kept)
 		/* no align on the device: its region's (kernels < 5.10) */
 		{ 0, 4 * DAX_KiB, 4 * DAX_MiB, 4 * DAX_KiB, 0, "" },
 		{ 0, DAX_GiB, DAX_GiB, DAX_GiB, 0, "" },
-		{ 0, 0, 4 * DAX_MiB, 0, -ENODEV, "has no align, and neither has" },
+		{ 0, 0, 4 * DAX_MiB, 0, -ENODEV,
+		  "has no align, and neither has" },
 		{ 64 * DAX_KiB, 0, 4 * DAX_MiB, 0, -EINVAL,
 		  "the device's align 64 KiB is not supported; device-DAX "
 		  "supports 4 KiB, 2 MiB or 1 GiB" },

@@ -173,7 +173,7 @@ static bool kill_stops_new_operations(void)
 	return true;
 }
 
-/* ---- close_waits_for_users -------------------------------------------------- */
+/* ---- close_waits_for_users ----------------------------------------------- */
 
 struct close_round {
 	struct dax_region *r;
@@ -252,7 +252,7 @@ static bool close_waits_for_users(void)
 	return true;
 }
 
-/* ---- open_map_persist_in_parallel -------------------------------------------- */
+/* ---- open_map_persist_in_parallel ---------------------------------------- */
 
 struct opener {
 	unsigned id;
