@@ -8,7 +8,7 @@
 #include <criterion/parameterized.h>
 
 struct bad_args {
-	const char *args[6];
+	const char *args[8];
 	const char *needle;	/* expected on stderr */
 };
 
@@ -27,8 +27,10 @@ static const struct bad_args cases[] = {
 	{ { "list", "--size", "99999999999T", NULL }, "--size" },
 	{ { "info", NULL }, "exactly one PATH (0 given)" },
 	{ { "info", "a", "b", NULL }, "exactly one PATH (2 given)" },
-	{ { "info", "-o", "x", "memfd:a", NULL }, "--offset: 'x'" },
+	{ { "info", "-o", "x", "-s", "2M", "memfd:a", NULL }, "--offset: 'x'" },
 	{ { "list", "--sysfs-root", NULL }, "'--sysfs-root'" },
+	{ { "list", "memfd:a", NULL }, "memfd:a needs --size" },
+	{ { "info", "memfd:a", NULL }, "memfd:a needs --size" },
 };
 
 #define NR_CASES (sizeof(cases) / sizeof(cases[0]))

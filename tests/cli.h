@@ -53,7 +53,7 @@ static inline void cli_path(char *buf, size_t len)
 	cr_assert_gt(n, 0);
 	self[n] = '\0';
 	*strrchr(self, '/') = '\0';
-	snprintf(buf, len, "%s/../daxctl-lite", self);
+	cr_assert_lt(snprintf(buf, len, "%s/../daxctl-lite", self), (int)len);
 	cr_assert_eq(access(buf, X_OK), 0,
 		     "%s is missing: build it with make (the CLI target)",
 		     buf);

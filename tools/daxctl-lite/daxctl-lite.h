@@ -53,6 +53,7 @@ void bad_option(char **argv);
 int parse_size(const char *arg, uint64_t *out);
 /* Return 1 if @c was a common option (consumed), 0 if not, -1 on bad value. */
 int parse_common_option(int c, const char *arg, struct cli_opts *o);
+int check_paths(const struct cli_opts *o, char *const *paths, int n);
 
 /* sysfs.c: devices of the device-DAX bus and of the companion module */
 const char *sysfs_root(const struct cli_opts *o);

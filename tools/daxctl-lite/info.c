@@ -110,6 +110,8 @@ int cmd_info(int argc, char **argv)
 			    argc - optind);
 		return EXIT_USAGE;
 	}
+	if (check_paths(&o, argv + optind, 1))
+		return EXIT_USAGE;
 
 	report = json_new_report();
 	ret = region_open(&o, argv[optind], &region, msg, sizeof(msg));

@@ -69,6 +69,9 @@ int cmd_list(int argc, char **argv)
 			return EXIT_USAGE;
 	}
 
+	if (check_paths(&o, argv + optind, argc - optind))
+		return EXIT_USAGE;
+
 	report = json_new_report();
 	regions = json_object_object_get(report, "regions");
 	ret = sysfs_list_devices(&o, regions);

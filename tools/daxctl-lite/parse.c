@@ -65,3 +65,18 @@ int parse_common_option(int c, const char *arg, struct cli_opts *o)
 	}
 	return 0;
 }
+
+/* A memfd has no size of its own: say so before the library does. */
+int check_paths(const struct cli_opts *o, char *const *paths, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		if (!strncmp(paths[i], "memfd:", 6) && !o->size) {
+			usage_error("%s needs --size (e.g. --size 64M)",
+				    paths[i]);
+			return -1;
+		}
+	}
+	return 0;
+}
