@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Helpers shared by the Criterion tests (tests/*.c).  Header-only; each test
- * file is its own program linked with the static library, so tests may use
- * libdax/internal.h where they need to reach inside.
+ * Helpers shared by the Criterion tests (the tests/ folder).  Header-only;
+ * each test file is its own program linked with the static library, so tests
+ * may use libdax/internal.h where they need to reach inside.
  */
 #ifndef LIBDAX_TEST_HELPERS_H
 #define LIBDAX_TEST_HELPERS_H
