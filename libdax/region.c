@@ -49,6 +49,19 @@
  *
  * Layers above keep per-region state in slots (internal.h); close releases
  * them once nobody is in flight, before the memory is unmapped.
+ *
+ * Known defect (libpmem2 1.12.1, Debian 12): pmem2_vm_reservation_new()
+ * maps size + its alignment hint (2 MiB below 2 GiB, 1 GiB above) to
+ * align the reservation, and never unmaps the part outside [addr, addr +
+ * size): pmem2_vm_reservation_delete() only unmaps that.  Each open/close
+ * therefore leaves 2 MiB (up to 2 GiB for regions of 2 GiB or more) of
+ * PROT_NONE address space behind: no memory, no commit charge, adjacent
+ * leftovers merge into one VMA, but address space all the same (measured
+ * with /proc/self/maps).  libdax cannot free it safely: whether the range
+ * beyond the reservation is libpmem2's leftover or another thread's
+ * mapping cannot be told apart from outside, and unmapping a stranger's
+ * mapping would be far worse.  Newer libpmem2 trims it; nothing to do
+ * here then.
  */
 #include <fcntl.h>
 #include <inttypes.h>
@@ -325,6 +338,7 @@ static int region_map(struct dax_region *r)
 	size_t rsv_off;
 	int ret;
 
+	/* libpmem2 1.12 keeps 2 MiB more: see "Known defect" at the top. */
 	ret = pmem2_vm_reservation_new(&r->rsv, NULL, r->size + r->align);
 	if (ret)
 		return pmem2_fail(&r->log, ret, "reserving address space",
