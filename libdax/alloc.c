@@ -390,6 +390,7 @@ static void alloc_release(void *obj)
 
 	if (atomic_load(&a->nr_inflight))
 		dax_rcu_barrier();
+	dax_tsan_acquire(&a->nr_inflight);
 	alloc_destroy(a);
 }
 
@@ -679,9 +680,12 @@ static void deferred_release(struct rcu_head *head)
 {
 	struct alloc_deferred *d =
 		caa_container_of(head, struct alloc_deferred, rcu);
-	struct dax_alloc *a = d->alloc;
-	uint64_t i = d->page >> d->order;
+	struct dax_alloc *a;
+	uint64_t i;
 
+	dax_tsan_acquire(d);	/* the edge call_rcu hides from TSan */
+	a = d->alloc;
+	i = d->page >> d->order;
 	pthread_mutex_lock(&a->lock);
 	bit_clear(a->orders[d->order].pending, i);
 	a->orders[d->order].nr_pending--;
@@ -689,6 +693,7 @@ static void deferred_release(struct rcu_head *head)
 	release_locked(a, d->page, d->order);
 	pthread_mutex_unlock(&a->lock);
 	free(d);
+	dax_tsan_release(&a->nr_inflight);	/* for alloc_release() */
 	atomic_fetch_sub_explicit(&a->nr_inflight, 1, memory_order_release);
 }
 
@@ -744,6 +749,7 @@ int dax_alloc_free_block(struct dax_alloc *a, uint64_t page, unsigned order)
 		d->order = order;
 		atomic_fetch_add_explicit(&a->nr_inflight, 1,
 					  memory_order_relaxed);
+		dax_tsan_release(d);
 		dax_call_rcu(&d->rcu, deferred_release);
 	} else {
 		/* No memory for a callback: wait for the grace period here. */

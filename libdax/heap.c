@@ -4,9 +4,10 @@
  *
  * What it is
  * ----------
- * A jemalloc arena (mallctl "arenas.create") whose extent hooks take their
- * memory from the region's block allocator, so that heap memory and mapping
- * blocks share one accounting and poisoned pages never reach the heap.
+ * A jemalloc arena (mallctl "experimental.arenas_create_ext") whose extent
+ * hooks take their memory from the region's block allocator, so that heap
+ * memory and mapping blocks share one accounting and poisoned pages never
+ * reach the heap.
  * Objects are allocated with mallocx()/rallocx()/dallocx() and the flags
  * MALLOCX_ARENA(arena) | MALLOCX_TCACHE(cache).  Debian's jemalloc is
  * unprefixed: linking libdax makes jemalloc the process's malloc too.
@@ -28,6 +29,17 @@
  * no tree entry points into heap memory, and jemalloc only releases an
  * extent that no object lives in.  The hooks cannot decommit or purge (the
  * memory is the region's; NULL hooks tell jemalloc so).
+ *
+ * Metadata: the arena is made with "experimental.arenas_create_ext" and
+ * metadata_use_hooks = false, so jemalloc's own metadata for it (extent
+ * descriptors, bins, the arena itself) lives in ordinary memory and only
+ * objects live in the region.  That matters for correctness, not only
+ * speed: jemalloc keeps references into a destroyed arena's metadata
+ * (harmless when that memory is jemalloc's, reading back as zeroes), so
+ * metadata handed back to the region and reused by another heap or a
+ * mapping was found to corrupt a later arena with the same index (a
+ * heap_stress scenario that scribbles over freed region pages caught it).
+ * It also means a heap needs no clean 2 MiB of region for itself.
  *
  * Alignment: a block of order k is aligned to 2^k pages from the region's
  * start, and the region's base is aligned to the region alignment, so any
@@ -92,6 +104,17 @@ struct dax_heap {
 	_Atomic uint64_t region_bytes, peak_bytes, nr_extents;
 	/* Every extent asked for, and what whole orders would have taken. */
 	_Atomic uint64_t asked_bytes, pow2_bytes;
+};
+
+/*
+ * jemalloc's arena_config_t (5.3: include/jemalloc/internal/arena_types.h),
+ * the argument of "experimental.arenas_create_ext"; jemalloc checks its
+ * size.  metadata_use_hooks = false keeps the arena's own metadata (its
+ * "base": extent descriptors, bins) in ordinary memory.
+ */
+struct heap_arena_config {
+	extent_hooks_t *hooks;
+	bool metadata_use_hooks;
 };
 
 struct heap_tls_slot {
@@ -467,7 +490,7 @@ DAX_EXPORT int dax_heap_create(struct dax_region *region,
 			       const struct dax_heap_opts *opts,
 			       struct dax_heap **heap)
 {
-	extent_hooks_t *hooks;
+	struct heap_arena_config cfg;
 	size_t sz = sizeof(unsigned);
 	struct dax_heap *h;
 	int ret;
@@ -502,8 +525,18 @@ DAX_EXPORT int dax_heap_create(struct dax_region *region,
 	ret = dax_alloc_get(region, &h->alloc);
 	if (ret)
 		goto out_free;
-	hooks = &h->hooks;
-	ret = mallctl("arenas.create", &h->arena, &sz, &hooks, sizeof(hooks));
+	cfg.hooks = &h->hooks;
+	cfg.metadata_use_hooks = false;
+	ret = mallctl("experimental.arenas_create_ext", &h->arena, &sz, &cfg,
+		      sizeof(cfg));
+	if (ret == ENOENT) {
+		ret = dax_fail(dax_region_logger(region), -ENOTSUP,
+			       "this jemalloc has no "
+			       "experimental.arenas_create_ext (5.3 has): "
+			       "the heap needs it to keep arena metadata out "
+			       "of the region");
+		goto out_free;
+	}
 	if (ret) {
 		ret = dax_fail(dax_region_logger(region), -EAGAIN,
 			       "jemalloc refused a new arena: %s",

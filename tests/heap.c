@@ -238,12 +238,9 @@ Test(heap, poisoned_pages_never_reach_the_heap)
 	static void *p[4096];
 	int n = 0;
 
-	/*
-	 * Bad pages all over the first half; the arena's own metadata needs
-	 * a clean 2 MiB (see NOTES in dax_heap_create(3)).
-	 */
+	/* Bad pages all over: no 2 MiB of the region is clean. */
 	cr_assert_eq(dax_alloc_get(r, &a), 0);
-	for (uint64_t page = 3; page < 2048; page += 97)
+	for (uint64_t page = 3; page < 4096; page += 97)
 		cr_assert_eq(dax_alloc_poison(a, page), 0);
 	h = make_heap(r, 0, false);
 	while (n < 4096 && (p[n] = dax_heap_malloc(h, 16384)))
@@ -321,6 +318,49 @@ Test(heap, a_heap_created_again_and_again_leaks_nothing)
 		cr_assert_eq(dax_heap_destroy(&h), 0);
 	}
 	cr_assert_eq(free_pages(r), before);
+	dax_region_close(&r);
+}
+
+/* Write over every free page of the region, as a mapping would. */
+static void scribble_free_pages(struct dax_region *r)
+{
+	static uint64_t pages[1 << 16];
+	char *base = dax_region_get_base(r);
+	struct dax_alloc *a;
+	uint64_t p;
+	int n = 0;
+
+	cr_assert_eq(dax_alloc_get(r, &a), 0);
+	while (n < (1 << 16) && dax_alloc_range(a, 1, 0, &p) == 0) {
+		memset(base + p * 4096, 0x07, 4096);
+		pages[n++] = p;
+	}
+	while (n--)
+		cr_assert_eq(dax_alloc_free_range(a, pages[n], 1), 0);
+}
+
+Test(heap, memory_a_destroyed_heap_gave_back_can_be_reused_at_once)
+{
+	struct dax_region *r = open_region(64 * MiB);
+	uint64_t before = free_pages(r);
+	unsigned seed = 1;
+
+	/* Same arena index each time; its old memory full of garbage. */
+	for (int i = 0; i < 20; i++) {
+		struct dax_heap *h = make_heap(r, 0, i % 2);
+
+		for (int j = 0; j < 32; j++) {
+			size_t n = (size_t)rand_r(&seed) % 3000;
+			void *p = dax_heap_malloc(h, n);
+
+			cr_assert_not_null(p);
+			memset(p, j, n);
+		}
+		cr_assert_eq(dax_heap_destroy(&h), 0);
+		cr_assert_eq(free_pages(r), before);
+		scribble_free_pages(r);
+	}
+	check(r);
 	dax_region_close(&r);
 }
 
