@@ -877,10 +877,23 @@ static void replace_span(struct dax_tree *t, struct tree_node *n,
 			 unsigned off, unsigned span, uint64_t word)
 {
 	struct tree_node *gone[TREE_SLOTS];
-	unsigned nr_gone = 0, filled = 0, marks;
-	uint64_t entries = 0;
+	unsigned nr_gone = 0, filled = 0, marks = 0;
+	uint64_t entries = 0, bits = slot_bits(off, span);
 
-	marks = marks_take(n, slot_bits(off, span));
+	/*
+	 * The new entry's marks (the union) go on its first slot before the
+	 * slots change, and the other bits of the range are cleared after:
+	 * a marked find running beside the replace sees the range marked
+	 * throughout instead of missing it in between.  The ancestors have
+	 * these marks already, since something below @n carried them.
+	 */
+	for (unsigned m = 0; m < TREE_NR_MARKS; m++) {
+		if (!(mark_word(n, m) & bits))
+			continue;
+		marks |= 1U << m;
+		if (word)
+			mark_word_set(n, m, mark_word(n, m) | 1ULL << off);
+	}
 	for (unsigned i = off; i < off + span; i++) {
 		uint64_t w = slot_get(n, i);
 
@@ -902,12 +915,11 @@ static void replace_span(struct dax_tree *t, struct tree_node *n,
 	if (word) {
 		counter_add(&t->nr_entries, 1);
 		n->count += span - filled;
-		for (unsigned m = 0; m < TREE_NR_MARKS; m++)
-			if (marks & (1U << m))
-				mark_set_up(n, off, m);
-		marks_fix_up(n);
+		marks_take(n, bits & ~(1ULL << off));
 	} else {
 		n->count -= filled;
+		if (marks)
+			marks_take(n, bits);
 		marks_fix_up(n);
 		node_prune(t, n);
 	}
@@ -962,29 +974,38 @@ static void split_apply(struct dax_tree *t, struct tree_resv *r,
 		if (mark_word(n, m) & (1ULL << off))
 			marks |= 1U << m;
 	counter_add(&t->nr_entries, (1ULL << (w_order(w) - order)) - 1);
+	/*
+	 * The pieces' mark bits go in before the pieces: a marked find that
+	 * meets a piece (or a new subtree) must find its bit set, or it
+	 * skips an entry that stayed marked all along.  Until a slot is
+	 * rewritten, readers look only at the bit of the old entry's first
+	 * slot, so the early bits change nothing for them.
+	 */
+	for (unsigned m = 0; m < TREE_NR_MARKS; m++) {
+		uint64_t bits = 0;
+
+		if (!(marks & (1U << m)))
+			continue;
+		if (order >= sh) {
+			for (unsigned i = off; i < off + span;
+			     i += 1U << (order - sh))
+				bits |= 1ULL << i;
+		} else {
+			bits = slot_bits(off, span);
+		}
+		mark_word_set(n, m, mark_word(n, m) | bits);
+	}
 	if (order >= sh) {
-		unsigned ps = 1U << (order - sh);
 		uint64_t word = mk_entry(value, order);
 
 		for (unsigned i = off; i < off + span; i++)
 			slot_set(n, i, word);
-		for (unsigned m = 0; m < TREE_NR_MARKS; m++) {
-			if (!(marks & (1U << m)))
-				continue;
-			for (unsigned i = off; i < off + span; i += ps)
-				mark_word_set(n, m,
-					      mark_word(n, m) | 1ULL << i);
-		}
 		return;
 	}
 	for (unsigned i = off; i < off + span; i++)
 		slot_set(n, i,
 			 mk_node(split_build(t, r, sh - TREE_SHIFT, n, i,
 					     value, order, marks)));
-	for (unsigned m = 0; m < TREE_NR_MARKS; m++)
-		if (marks & (1U << m))
-			mark_word_set(n, m,
-				      mark_word(n, m) | slot_bits(off, span));
 }
 
 /* ---- argument checks ---------------------------------------------------- */

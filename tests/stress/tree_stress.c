@@ -428,9 +428,109 @@ static bool run_order_flips(void)
 	return true;
 }
 
+/*
+ * Readers do marked finds over the second half of marked large entries
+ * while a writer splits them and then replaces the pieces by one entry
+ * again: a split keeps every piece's marks and a replace gives the new
+ * entry the union of the old ones', so while the range stays marked (the
+ * generation is odd and did not move during the find), a marked find must
+ * report an entry.  Two kinds of split: an order-17 entry (32 slots of a
+ * shift-12 node) into order 0, which puts new subtrees under the node, and
+ * an order-11 entry (32 slots of a shift-6 node) into order 6, which
+ * rewrites the slots in place.
+ */
+#define MS_BIG (1ULL << 18)
+#define MS_SMALL (MS_BIG + (1ULL << 17))
+
+static atomic_uint_fast64_t mark_gen;
+
+static bool marked_found(uint64_t start, uint64_t last)
+{
+	uint64_t g = atomic_load(&mark_gen), idx = start, v;
+	unsigned o;
+
+	v = dax_tree_find(tree, &idx, last, DAX_TREE_MARK_0, &o);
+	return v || !(g & 1) || g != atomic_load(&mark_gen);
+}
+
+static void *mark_reader(void *arg)
+{
+	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+		if (!marked_found(MS_BIG + (1ULL << 16),
+				  MS_BIG + (1ULL << 17) - 1))
+			violation("marked find missed the big entry",
+				  MS_BIG + (1ULL << 16), 0);
+		if (!marked_found(MS_SMALL + (1ULL << 10),
+				  MS_SMALL + (1ULL << 11) - 1))
+			violation("marked find missed the small entry",
+				  MS_SMALL + (1ULL << 10), 0);
+		atomic_fetch_add_explicit(&reads, 1, memory_order_relaxed);
+	}
+	return NULL;
+}
+
+static bool run_marked_splits(void)
+{
+	pthread_t r[NR_READERS];
+	uint64_t rounds = 0;
+	double end;
+
+	stress_check(dax_tree_new(&tree) == 0, "dax_tree_new");
+	atomic_store(&stop, false);
+	atomic_store(&violations, 0);
+	atomic_store(&reads, 0);
+	atomic_store(&mark_gen, 0);
+	for (uintptr_t i = 0; i < NR_READERS; i++)
+		pthread_create(&r[i], NULL, mark_reader, NULL);
+	end = stress_now() + stress_seconds();
+	while (stress_now() < end && atomic_load(&violations) == 0) {
+		stress_check(dax_tree_store(tree, MS_BIG, 17,
+					    encode(0, MS_BIG, 17), 0,
+					    NULL) == 0,
+			     "store order 17");
+		stress_check(dax_tree_store(tree, MS_SMALL, 11,
+					    encode(0, MS_SMALL, 11), 0,
+					    NULL) == 0,
+			     "store order 11");
+		dax_tree_set_mark(tree, MS_BIG, DAX_TREE_MARK_0);
+		dax_tree_set_mark(tree, MS_SMALL, DAX_TREE_MARK_0);
+		atomic_fetch_add(&mark_gen, 1);		/* odd: marked */
+		stress_check(dax_tree_split(tree, MS_BIG, 0) == 0, "split");
+		stress_check(dax_tree_split(tree, MS_SMALL, 6) == 0, "split");
+		/* and back: one entry over the pieces, with their marks */
+		stress_check(dax_tree_store(tree, MS_BIG, 17,
+					    encode(0, MS_BIG, 17),
+					    DAX_TREE_REPLACE, NULL) == 0,
+			     "replace order 17");
+		stress_check(dax_tree_store(tree, MS_SMALL, 11,
+					    encode(0, MS_SMALL, 11),
+					    DAX_TREE_REPLACE, NULL) == 0,
+			     "replace order 11");
+		atomic_fetch_add(&mark_gen, 1);		/* even */
+		stress_check(dax_tree_store(tree, 0, 19, 0, DAX_TREE_REPLACE,
+					    NULL) == 0,
+			     "erase");
+		rounds++;
+	}
+	atomic_store(&stop, true);
+	for (int i = 0; i < NR_READERS; i++)
+		pthread_join(r[i], NULL);
+	printf("     %llu split rounds, %llu reader rounds\n",
+	       (unsigned long long)rounds,
+	       (unsigned long long)atomic_load(&reads));
+	stress_check(atomic_load(&violations) == 0, "%d reader violations",
+		     atomic_load(&violations));
+	stress_check(dax_tree_check(tree) == 0, "tree invariants");
+	stress_check(dax_tree_get_nr_nodes(tree) == 0, "nodes left");
+	dax_tree_delete(&tree);
+	dax_rcu_barrier();
+	return true;
+}
+
 int main(void)
 {
 	stress_run(run_mix);
 	stress_run(run_order_flips);
+	stress_run(run_marked_splits);
 	return stress_report();
 }
