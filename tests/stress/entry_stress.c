@@ -52,7 +52,7 @@ static const struct dax_mapping_ops no_ops;
 static struct dax_rmap *rmap;
 static struct dax_mapping *m;
 static _Atomic int owner[SPAN];
-static atomic_bool stop;
+static atomic_bool stop, watchdog_stop;
 static atomic_int violations;
 static _Atomic unsigned long progress;
 
@@ -136,7 +136,9 @@ static void *watchdog(void *arg)
 	unsigned long last = atomic_load(&progress);
 	double since = stress_now();
 
-	while (!atomic_load(&stop)) {
+	/* Until every worker was joined: a lost wake-up may also strand a
+	 * worker after the run's end. */
+	while (!atomic_load(&watchdog_stop)) {
 		usleep(20000);
 		if (atomic_load(&progress) != last) {
 			last = atomic_load(&progress);
@@ -146,6 +148,7 @@ static void *watchdog(void *arg)
 				  WATCHDOG_SECONDS);
 			atomic_store(&stop, true);
 			dax_mapping_kill(m);
+			since = stress_now();
 		}
 	}
 	return NULL;
@@ -159,6 +162,7 @@ static bool run_threads(int n, void *(*fn)(void *), pthread_t *extra,
 	unsigned long before = atomic_load(&progress);
 	struct dax_waitq_stats st0, st1;
 
+	atomic_store(&watchdog_stop, false);
 	dax_waitq_get_stats(m->wq, &st0);
 	for (int i = 0; i < n; i++)
 		pthread_create(&th[i], NULL, fn, (void *)(intptr_t)(i + 1));
@@ -172,6 +176,7 @@ static bool run_threads(int n, void *(*fn)(void *), pthread_t *extra,
 		pthread_join(th[i], NULL);
 	if (extra)
 		pthread_join(*extra, NULL);
+	atomic_store(&watchdog_stop, true);
 	pthread_join(wd, NULL);
 	dax_waitq_get_stats(m->wq, &st1);
 	printf("     %lu operations, %llu sleeps, %llu wake-ups\n",
