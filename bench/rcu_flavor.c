@@ -14,8 +14,15 @@
  *     libdax.so itself: dax_tree_load() of an empty tree (memb read lock
  *     inlined into libdax, plus the "registered yet?" TLS check) against
  *     dax_tree_empty(), the same call without RCU;
- *  3. synchronize_rcu latency with two readers spinning in read-side
- *     sections, and call_rcu latency (queue to callback) and cost.
+ *  3. for comparison, bp's read side inlined (its static header) into this
+ *     program: what a bp-based libdax would cost, registration check
+ *     included (bp registers a thread on its first read lock);
+ *  4. synchronize_rcu latency with two readers spinning in read-side
+ *     sections (timed only once both are registered and running), and
+ *     call_rcu latency (queue to callback) and cost.
+ *
+ * Read-side costs are in thread CPU time, the best of many short runs (the
+ * 2 CPUs are shared with other work); latencies are wall-clock.
  *
  * qsbr is listed for the read side only: it needs every application thread
  * to announce quiescent states, which a library cannot ask of its users.
@@ -35,6 +42,8 @@
 #include <unistd.h>
 
 #include <urcu/call-rcu.h>
+/* bp's read side, inlined (row 3 only; the flavors are otherwise dlopen'ed) */
+#include <urcu/static/urcu-bp.h>
 
 #include "libdax.h"
 
@@ -47,6 +56,16 @@ static double now(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
+
+static double cpu_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+#define READ_REPS 20
 
 struct flavor {
 	const char *name;
@@ -122,15 +141,16 @@ static void *read_side(void *arg)
 
 	if (!f->auto_register)
 		f->reg();
-	for (int rep = 0; rep < 3; rep++) {
-		double t0 = now();
+	for (int rep = 0; rep < READ_REPS; rep++) {
+		double t0 = cpu_now(), ns;
 
 		for (long i = 0; i < j->iters; i++) {
 			f->read_lock();
 			f->read_unlock();
 		}
-		if ((now() - t0) * 1e9 / j->iters < best)
-			best = (now() - t0) * 1e9 / j->iters;
+		ns = (cpu_now() - t0) * 1e9 / j->iters;
+		if (ns < best)
+			best = ns;
 	}
 	j->ns = best;
 	if (!f->auto_register)
@@ -216,26 +236,57 @@ static void *dax_side(void *arg)
 	j->first_ns = (now() - t0) * 1e9;
 	d->erase(t, 1);
 	j->load_ns = j->empty_ns = 1e9;
-	for (int rep = 0; rep < 3; rep++) {
-		t0 = now();
+	for (int rep = 0; rep < READ_REPS; rep++) {
+		double ns;
+
+		t0 = cpu_now();
 		for (long i = 0; i < j->iters; i++)
 			sink += d->load(t, i);
-		if ((now() - t0) * 1e9 / j->iters < j->load_ns)
-			j->load_ns = (now() - t0) * 1e9 / j->iters;
-		t0 = now();
+		ns = (cpu_now() - t0) * 1e9 / j->iters;
+		if (ns < j->load_ns)
+			j->load_ns = ns;
+		t0 = cpu_now();
 		for (long i = 0; i < j->iters; i++)
 			sink += d->empty(t);
-		if ((now() - t0) * 1e9 / j->iters < j->empty_ns)
-			j->empty_ns = (now() - t0) * 1e9 / j->iters;
+		ns = (cpu_now() - t0) * 1e9 / j->iters;
+		if (ns < j->empty_ns)
+			j->empty_ns = ns;
 	}
 	d->tree_delete(&t);
 	(void)sink;
 	return NULL;
 }
 
-/* ---- 3. grace periods ----------------------------------------------------- */
+/* ---- 3. bp inlined ---------------------------------------------------------- */
+
+struct bp_job {
+	long iters;
+	double ns;
+};
+
+static void *bp_inline_side(void *arg)
+{
+	struct bp_job *j = arg;
+
+	j->ns = 1e9;
+	for (int rep = 0; rep < READ_REPS; rep++) {
+		double t0 = cpu_now(), ns;
+
+		for (long i = 0; i < j->iters; i++) {
+			_urcu_bp_read_lock();
+			_urcu_bp_read_unlock();
+		}
+		ns = (cpu_now() - t0) * 1e9 / j->iters;
+		if (ns < j->ns)
+			j->ns = ns;
+	}
+	return NULL;
+}
+
+/* ---- 4. grace periods ----------------------------------------------------- */
 
 static atomic_bool readers_stop;
+static atomic_int readers_running;
 
 static void *spin_reader(void *arg)
 {
@@ -244,6 +295,9 @@ static void *spin_reader(void *arg)
 
 	if (!f->auto_register)
 		f->reg();
+	f->read_lock();		/* bp: registers here */
+	f->read_unlock();
+	atomic_fetch_add(&readers_running, 1);
 	while (!atomic_load_explicit(&readers_stop, memory_order_relaxed)) {
 		f->read_lock();
 		for (int i = 0; i < 50; i++)
@@ -288,10 +342,14 @@ static void *grace_periods(void *arg)
 	double t0, lat = 0;
 
 	atomic_store(&readers_stop, false);
+	atomic_store(&readers_running, 0);
 	for (int i = 0; i < 2; i++)
 		pthread_create(&r[i], NULL, spin_reader, f);
 	if (!f->auto_register)
 		f->reg();
+	/* a grace period with no registered reader proves nothing */
+	while (atomic_load(&readers_running) < 2)
+		sched_yield();
 	t0 = now();
 	for (int i = 0; i < j->nsync; i++)
 		f->sync();
@@ -336,12 +394,13 @@ int main(int argc, char **argv)
 
 	quick = (argc > 1 && !strcmp(argv[1], "--quick")) ||
 		getenv("DAX_BENCH_QUICK");
-	iters = quick ? 5000000 : 50000000;
+	iters = quick ? 1000000 : 5000000;	/* per run; READ_REPS runs */
 	for (size_t i = 0; i < sizeof(flavors) / sizeof(flavors[0]); i++)
 		load(&flavors[i]);
 
-	printf("RCU flavors (liburcu 0.13), %s run; 2 CPUs shared, best of 3\n\n",
-	       quick ? "quick" : "full");
+	printf("RCU flavors (liburcu 0.13), %s run; 2 CPUs shared; read side: "
+	       "best of %d runs, thread CPU time\n\n",
+	       quick ? "quick" : "full", READ_REPS);
 	printf("%-8s %14s %12s %14s %14s\n", "flavor", "lock+unlock ns",
 	       "sync us", "call_rcu->cb us", "call_rcu ns/cb");
 	for (size_t i = 0; i < sizeof(flavors) / sizeof(flavors[0]); i++) {
@@ -370,6 +429,13 @@ int main(int argc, char **argv)
 	jst.d = &stat;
 	jst.iters = iters;
 	run_in_thread(dax_side, &jst);
+	{
+		struct bp_job bj = { .iters = iters };
+
+		run_in_thread(bp_inline_side, &bj);
+		printf("\nbp, read side inlined into this program (registration "
+		       "check included): %.2f ns\n", bj.ns);
+	}
 	printf("\nlibdax's scheme (memb, read lock inlined in libdax, TLS "
 	       "registration check):\n");
 	for (int k = 0; k < 2; k++) {

@@ -16,7 +16,7 @@
  *
  *	slot word	meaning
  *	0		empty
- *	node | 2	a child node (nodes are 64-byte aligned)
+ *	node | 2	a child node (nodes are 8-byte aligned)
  *	v<<8 | k<<2 | 1	an entry of value v (1..2^56-1) and order k (0..63)
  *
  * (The XArray keeps the value in the first slot and "sibling" pointers in
@@ -37,18 +37,25 @@
  * Readers (load, load_covering, get_mark, find*, walk, the getters) run in an
  * RCU read-side section that the call opens itself; they take no lock and
  * write no shared memory.  Writers hold the tree's mutex.  A writer changes
- * a slot with one release store, so a reader of a slot sees the old or the
- * new word, and it builds new nodes completely before it publishes them.  A
- * node unlinked from the tree is never written again (only its rcu_head,
- * which shares space with fields readers do not read) and goes back to the
- * tree's node cache only after a grace period (call_rcu), so a reader that
- * is still inside it sees a consistent, frozen past state.
+ * a slot with one release store, so a reader of a slot (an acquire load)
+ * sees the old or the new word, and it builds new nodes completely before
+ * it publishes them with that store.  A node unlinked from the tree is
+ * never written again (only its free-list link, which shares space with
+ * the parent pointer readers never read) and goes back to the tree's node
+ * cache only after a grace period (call_rcu), so a reader that is still
+ * inside it sees a consistent, frozen past state.
  *
  * Each index therefore moves through a sequence of values, and a reader's
  * load returns one of the values the index had while the load ran.  Changes
  * to a multi-slot entry (replace, split) are made slot by slot: two readers
  * of two indices of one 2 MiB entry may see old and new at the same time,
  * but never a value that did not cover the index they asked for.
+ *
+ * Marks follow the same rule for marked finds: a split or a replace sets
+ * the new entries' mark bits before it changes the slots and clears the
+ * old ones after, so an entry whose mark stays set is never skipped (a
+ * reader looks only at the bit of an entry's first slot, so early bits on
+ * the other slots of the old entry mean nothing to it).
  *
  * Writes never fail half-way.  Every write first walks the tree and works
  * out what it will do and how many nodes it needs (growth, a new path, a
@@ -59,23 +66,62 @@
  *
  * Memory
  * ------
- * Nodes are 576 bytes (64 slots, 3 mark words, a 64-byte header) on 64-byte
- * boundaries: slot i of a node is in cache line 1 + i / 8.  They are carved
- * from chunks the tree allocates (1, 2, 4, ... 64 nodes, so a small tree
- * stays small), and freed nodes return, after a grace period, to the tree's
+ * Nodes are 552 bytes: a 40-byte header (shift, offset in the parent, slot
+ * count, the parent pointer that doubles as the free-list link, three mark
+ * words) and 64 slots of 8 bytes.  A slot is 8-byte aligned, so it never
+ * straddles a cache line: a load reads one line per level, plus the root's
+ * header for its shift.  Nodes are carved from chunks the tree allocates:
+ * the first holds one node, so a small tree stays small, then 4, 8, 16, 32
+ * and 64 KiB (7, 14, 29, 59 and 118 nodes; a 64 KiB chunk wastes 384
+ * bytes, 0.6%).  Freed nodes return, after a grace period, to the tree's
  * own cache for reuse; the chunks go back to malloc when the tree is
- * deleted.  A general-purpose malloc rounds a 576-byte object up to its next
- * size class (640 bytes in jemalloc, which libdax links), which alone would
- * cost 11% of memory on a dense tree.
+ * deleted.  A general-purpose malloc would round each 552-byte node up to
+ * its next size class (640 bytes in jemalloc, which libdax links): 16% more
+ * memory on a dense tree.  1M dense keys take 16,645 nodes, 8.8 bytes per
+ * entry (JudyL: 8.2); sparse keys (one in 8) fill a leaf to 8 of 64 slots,
+ * 70 bytes per entry, where JudyL packs them in 14.
  *
  * RCU flavor
  * ----------
- * libdax/rcu.h uses liburcu's memb flavor with registration done by the
- * library on a thread's first read-side section (a TLS flag and a
- * predictable branch) and undone by a thread-exit destructor.  The choice is
- * measured by bench/rcu_flavor.c; see the numbers below.
+ * libdax/rcu.h uses liburcu's memb flavor, its read side inlined into
+ * libdax with initial-exec TLS, and registers a thread itself on the
+ * thread's first read-side section (a TLS flag and a predictable branch),
+ * undone by a thread-exit destructor.  bench/rcu_flavor.c measured, with
+ * liburcu 0.13 on this 2-CPU virtual machine shared with other work (load
+ * average 6-8; read side: best of 20 runs, thread CPU time; grace periods:
+ * wall clock, with two registered readers spinning in read-side sections):
  *
- * RCU_FLAVOR_NUMBERS
+ *	flavor	lock+unlock	synchronize_rcu	call_rcu to callback
+ *		out of line
+ *	memb	  6.9 ns	   572 us	25 ms
+ *	bp	  8.6 ns	   433 us	42 ms
+ *	mb	 80.8 ns	   0.4 us	21 ms
+ *	signal	  5.7 ns	19,163 us	48 ms
+ *	qsbr	  2.6 ns	     -		-
+ *
+ *	inlined: memb in libdax.so, registration check included, adds
+ *	1.36 ns to a dax_tree_load() (1.16 ns in libdax.a); bp's read side
+ *	inlined into a program, its own registration check included: 0.98 ns.
+ *	A thread's first call, which registers it: 10-17 us, once.
+ *
+ * Why memb with our own registration:
+ *  - Every load pays the read side.  Inlined, memb costs 1.2-1.4 ns, the
+ *    same as bp within this machine's noise; out of line, both pay a call
+ *    and a general-dynamic TLS lookup (7-9 ns), hence the inlining.
+ *  - mb puts a full fence in each read lock (81 ns, 60 times more); signal
+ *    takes a signal (SIGUSR1) from the application and needs 19 ms per
+ *    grace period (a signal to every reader); qsbr needs every application
+ *    thread to announce quiescent states, which a library cannot ask.
+ *  - memb and bp pay for a grace period with membarrier (430-570 us here,
+ *    IPIs on a virtual machine; equal within the noise).  Tree writers
+ *    never wait for one, so this only delays node reuse.  bp's one
+ *    advantage, registration on first use, libdax gets from its TLS flag;
+ *    memb keeps the reader state in the TLS block itself (bp reaches it
+ *    through a pointer to its registry), and it is liburcu's default.
+ *  - call_rcu latency (20-50 ms) is the call_rcu thread's batching, the
+ *    same in every flavor: so unlinked nodes wait in batches, one callback
+ *    per batch, and an allocation that finds the cache empty grows a new
+ *    chunk instead of waiting for a batch.
  */
 #include <pthread.h>
 #include <stdatomic.h>
