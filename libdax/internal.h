@@ -106,8 +106,8 @@ void *dax_region_slot_install(struct dax_region *region,
  * dax_region_close() waits for every in-flight user before it unmaps, so
  * memory reached between enter and exit stays mapped.  Enter and exit may
  * run on different threads.
- * Context: any thread, lock-free (an RCU read-side section and a per-CPU-ish
- * counter); never sleeps.
+ * Context: any thread, lock-free (an RCU read-side section and one of 16
+ * counters picked by thread); never sleeps.
  * Return: 0, or -ENXIO when the region is dead.
  */
 int dax_region_enter(struct dax_region *region);
