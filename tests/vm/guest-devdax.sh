@@ -43,5 +43,13 @@ step daxlitetest remove /dev/daxlite0 rmmod
 step insmod /opt/daxlite.ko
 step daxtest /dev/daxlite0
 step rmmod daxlite
+# Removal racing faults, a few more times, at both granularities.
+for i in 1 2 3; do
+	insmod /opt/daxlite.ko ndevs=2 size=16M align=2M,4K || fail=1
+	daxlitetest remove /dev/daxlite0 >/tmp/remove.log 2>&1 &&
+		daxlitetest remove /dev/daxlite1 rmmod >>/tmp/remove.log 2>&1 ||
+		{ cat /tmp/remove.log; echo "FAILED: removal round $i"; fail=1; }
+done
+echo "removal rounds done"
 expect_dmesg "daxlite daxlite1: removed"
 exit $fail
