@@ -443,7 +443,7 @@ int dax_entry_replace(struct dax_mapping *m, struct dax_locked_entry *le,
 		return ret;
 	}
 	if (was_real && !same)
-		dax_rmap_remove(m->rmap, dax_entry_pfn(old), m->id);
+		dax_rmap_remove_range(m->rmap, dax_entry_pfn(old), order, m->id);
 	le->entry = nw;
 	return 0;
 }
@@ -462,7 +462,8 @@ void dax_entry_put(struct dax_mapping *m, struct dax_locked_entry *le)
 void dax_entry_erase(struct dax_mapping *m, struct dax_locked_entry *le)
 {
 	if (dax_entry_is_real(le->entry))
-		dax_rmap_remove(m->rmap, dax_entry_pfn(le->entry), m->id);
+		dax_rmap_remove_range(m->rmap, dax_entry_pfn(le->entry),
+				      dax_entry_order(le->entry), m->id);
 	if (entry_exchange(m, le, 0, "erase") == 0)
 		wake_all(m, le->first);
 	le->entry = 0;
@@ -517,6 +518,9 @@ int dax_entry_split(struct dax_mapping *m, struct dax_locked_entry *le,
 	ret = dax_tree_split_locked(t, le->first, order);
 	if (ret) {
 		dax_tree_unlock(t);
+		/* Put the reverse map back as it was (it needs no node). */
+		if (dax_entry_is_real(old))
+			dax_rmap_merge(m->rmap, dax_entry_pfn(old), k);
 		return ret;
 	}
 	p0.first = le->first;

@@ -384,6 +384,11 @@ int dax_rmap_add(struct dax_rmap *rmap, uint64_t pfn, unsigned order,
 		 uint32_t id, uint64_t index);
 /* Forget the record covering @pfn if it is mapping @id's. */
 void dax_rmap_remove(struct dax_rmap *rmap, uint64_t pfn, uint32_t id);
+/* Forget every record of mapping @id in [pfn, pfn + 2^order). */
+void dax_rmap_remove_range(struct dax_rmap *rmap, uint64_t pfn,
+			   unsigned order, uint32_t id);
+/* Undo a split: one record of @order at @pfn (aligned) again. */
+int dax_rmap_merge(struct dax_rmap *rmap, uint64_t pfn, unsigned order);
 /* Split the record covering @pfn down to @order pieces (same meaning). */
 int dax_rmap_split(struct dax_rmap *rmap, uint64_t pfn, unsigned order);
 /*

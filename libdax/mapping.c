@@ -177,7 +177,8 @@ static int forget_pages(void *priv, uint64_t first, unsigned order,
 	struct dax_mapping *m = priv;
 
 	if (dax_entry_is_real(value))
-		dax_rmap_remove(m->rmap, dax_entry_pfn(value), m->id);
+		dax_rmap_remove_range(m->rmap, dax_entry_pfn(value), order,
+				      m->id);
 	return 0;
 }
 

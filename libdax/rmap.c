@@ -315,6 +315,39 @@ void dax_rmap_remove(struct dax_rmap *rmap, uint64_t pfn, uint32_t id)
 	dax_tree_unlock(rmap->tree);
 }
 
+void dax_rmap_remove_range(struct dax_rmap *rmap, uint64_t pfn,
+			   unsigned order, uint32_t id)
+{
+	uint64_t last = pfn + (UINT64_C(1) << order) - 1, idx = pfn, rec, cur;
+	unsigned o;
+
+	dax_tree_lock(rmap->tree);
+	while ((rec = dax_tree_find(rmap->tree, &idx, last, DAX_TREE_PRESENT,
+				    &o)) != 0) {
+		if (rec_id(rec) == id)
+			dax_tree_cmpxchg_locked(rmap->tree, idx, rec, 0, &cur);
+		idx += UINT64_C(1) << o;
+		if (idx > last || idx == 0)
+			break;
+	}
+	dax_tree_unlock(rmap->tree);
+}
+
+int dax_rmap_merge(struct dax_rmap *rmap, uint64_t pfn, unsigned order)
+{
+	uint64_t rec, first;
+	unsigned o;
+	int ret;
+
+	dax_tree_lock(rmap->tree);
+	rec = dax_tree_load_covering(rmap->tree, pfn, &first, &o);
+	ret = rec && o < order ?
+		dax_tree_store_locked(rmap->tree, pfn, order, rec,
+				      DAX_TREE_REPLACE, NULL) : 0;
+	dax_tree_unlock(rmap->tree);
+	return ret;
+}
+
 int dax_rmap_split(struct dax_rmap *rmap, uint64_t pfn, unsigned order)
 {
 	unsigned cur;

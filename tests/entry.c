@@ -376,3 +376,28 @@ Test(waitq, bad_sizes_are_refused)
 	cr_assert_eq(dax_waitq_nr_buckets(wq), 1024);
 	dax_waitq_delete(&wq);
 }
+
+Test(entry, failed_split_leaves_entry_and_reverse_map_as_they_were,
+     .init = setup, .fini = teardown)
+{
+	struct dax_locked_entry le;
+	uint64_t before, index;
+	struct dax_mapping *owner;
+
+	install(m, 512, 9, 2048);
+	cr_assert_eq(dax_entry_lock(m, 512, &le), 1);
+	before = le.entry;
+	dax_tree_inject_alloc_failure(m->tree, 1);
+	cr_assert_eq(dax_entry_split(m, &le, 0, 512), -ENOMEM);
+	dax_tree_inject_alloc_failure(m->tree, 0);
+	cr_assert_eq(le.entry, before);
+	cr_assert_eq(dax_tree_load(m->tree, 700), before);
+	owner = dax_rmap_lookup(rmap, 2048 + 300, &index, NULL);
+	cr_assert_eq(owner, m);
+	cr_assert_eq(index, 812);
+	dax_mapping_put(&owner);
+	/* erasing it forgets every one of its pages */
+	dax_entry_erase(m, &le);
+	for (uint64_t p = 2048; p < 2048 + 512; p += 17)
+		cr_assert_null(dax_rmap_lookup(rmap, p, &index, NULL));
+}
