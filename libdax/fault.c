@@ -262,6 +262,8 @@ static inline int fault_fast(struct dax_mapping *m, uint64_t index,
 			return 1;
 	} else if ((flags & DAX_FAULT_WRITE) &&
 		   !dax_tree_get_mark(m->tree, index, DAX_ENTRY_MARK_DIRTY)) {
+		/* (a second walk: dax_tree_find() with the mark as a filter
+		 * costs three times a load, measured with callgrind) */
 		return 1;
 	}
 	if (unlikely(!dax_region_is_alive(r)))
@@ -577,8 +579,9 @@ static int fault_at(struct fault *f, unsigned order)
 	return fill_default(f, &le, order);
 }
 
-static int fault_slow(struct dax_mapping *m, uint64_t index, unsigned flags,
-		      struct dax_fault_ext *ext)
+static __attribute__((noinline)) int
+fault_slow(struct dax_mapping *m, uint64_t index, unsigned flags,
+	   struct dax_fault_ext *ext)
 {
 	struct fault f = {
 		.m = m, .r = m->region, .index = index, .flags = flags,
