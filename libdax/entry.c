@@ -826,9 +826,11 @@ DAX_EXPORT int dax_unlock(struct dax_mapping *mapping, dax_cookie_t cookie)
 				"unlock it with dax_unlock_pfn()",
 				(unsigned long long)cookie);
 	default:
-		return dax_fail(NULL, -EINVAL,
-				"cookie 0 locks nothing: there is nothing to "
-				"unlock");
+		if (!cookie)
+			return dax_fail(NULL, -EINVAL,
+					"cookie 0 locks nothing: there is "
+					"nothing to unlock");
+		break;
 	}
 	return dax_fail(NULL, -EINVAL, "cookie 0x%llx is not a cookie",
 			(unsigned long long)cookie);

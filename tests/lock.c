@@ -150,6 +150,9 @@ Test(misuse, every_bad_cookie_is_einval_with_a_message, .init = setup,
 	install(m, 512, 9, 512);
 	install(m, 4, 0, 4);
 	assert_fails_with(dax_unlock(m, 0), -EINVAL, "cookie 0");
+	assert_fails_with(dax_unlock(m, (uint64_t)m->tag << 13 | 0x4000000),
+			  -EINVAL, "not a cookie");
+	assert_fails_with(dax_unlock(m, ~0ULL), -EINVAL, "");
 	assert_fails_with(dax_unlock(NULL, 1), -EINVAL, "NULL");
 	assert_fails_with(dax_lock_index(m, 0, NULL), -EINVAL, "NULL");
 	assert_fails_with(dax_lock_index(NULL, 0, &c), -EINVAL, "NULL");
