@@ -457,13 +457,14 @@ struct dax_heap_stats {
 	uint64_t allocated_bytes;	/* in live objects (jemalloc's count,
 					   0 when it keeps none) */
 	unsigned nr_tcaches;		/* thread caches created for it */
+	unsigned nr_arenas;		/* jemalloc arenas it spreads over */
 };
 
 int dax_heap_opts_new(struct dax_heap_opts **opts);
 void dax_heap_opts_delete(struct dax_heap_opts **opts);
 int dax_heap_opts_set_limit(struct dax_heap_opts *opts, uint64_t bytes);
 int dax_heap_opts_set_tcache(struct dax_heap_opts *opts, bool enable);
-int dax_heap_opts_set_decay(struct dax_heap_opts *opts, int64_t ms);
+int dax_heap_opts_set_arenas(struct dax_heap_opts *opts, unsigned n);
 
 int dax_heap_create(struct dax_region *region,
 		    const struct dax_heap_opts *opts, struct dax_heap **heap);

@@ -24,11 +24,13 @@
  * 512 KiB block free next to it).  jemalloc may split and merge extents as
  * it likes: the allocator frees any run of allocated pages, so an extent
  * freed in pieces or merged with its neighbour goes back exactly.
- * Extents come back through dalloc (when jemalloc's decay releases them) and
- * destroy (every retained extent at arena destroy) without a grace period:
- * no tree entry points into heap memory, and jemalloc only releases an
- * extent that no object lives in.  The hooks cannot decommit or purge (the
- * memory is the region's; NULL hooks tell jemalloc so).
+ * A heap keeps what it took until it is destroyed: the dalloc hook refuses
+ * (see heap_extent_dalloc() for why), so jemalloc retains freed extents and
+ * reuses them, and at arena destroy gives every one back through the
+ * destroy hook, which frees it at once, with no grace period: no tree
+ * entry points into heap memory.  The hooks cannot decommit or purge (the
+ * memory is the region's; NULL hooks tell jemalloc so).  A limit
+ * (dax_heap_opts_set_limit()) bounds what a heap may hold.
  *
  * Metadata: the arena is made with "experimental.arenas_create_ext" and
  * metadata_use_hooks = false, so jemalloc's own metadata for it (extent
@@ -67,16 +69,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "internal.h"
 
 #define HEAP_TLS_SLOTS 8
+#define HEAP_MAX_ARENAS 16
 
 struct dax_heap_opts {
 	uint64_t limit;		/* 0: the whole region */
+	unsigned nr_arenas;	/* 0: one per online CPU */
 	bool no_tcache;
-	bool decay_set;
-	int64_t decay_ms;	/* jemalloc's dirty and muzzy decay */
 };
 
 /* The thread caches made for one heap; outlives it while threads hold it. */
@@ -96,8 +99,9 @@ struct dax_heap {
 	struct dax_alloc *alloc;
 	uintptr_t base;
 	uint64_t region_align;
-	unsigned arena;
-	int flags;		/* MALLOCX_ARENA and, without caches, NONE */
+	unsigned arenas[HEAP_MAX_ARENAS];
+	unsigned nr_arenas;
+	atomic_uint next_arena;	/* round robin over threads */
 	bool tcache;
 	uint64_t limit;
 	struct heap_pool *pool;
@@ -117,9 +121,12 @@ struct heap_arena_config {
 	bool metadata_use_hooks;
 };
 
+/* A thread's use of one heap: its arena and its cache, as mallocx flags. */
 struct heap_tls_slot {
 	struct heap_pool *pool;
+	int flags;
 	unsigned tcache;
+	bool has_tcache;
 };
 
 static __thread struct heap_tls_slot heap_tls[HEAP_TLS_SLOTS];
@@ -216,11 +223,21 @@ static void heap_extent_release(struct dax_heap *h, void *addr, size_t size)
 		heap_account(h, -(int64_t)size, -1);
 }
 
+/*
+ * Refused: jemalloc keeps the extent as "retained" and reuses it, and gives
+ * it back through the destroy hook when the arena is destroyed.  Accepting
+ * would break an assumption jemalloc makes under opt.retain (Linux's
+ * default): that the extent below a piece it split off a larger one is its
+ * own.  With the lower piece back in the region and handed to another heap,
+ * jemalloc's coalescing took the other arena's extent for its own and
+ * corrupted both (bench/heap_bench.c with two heaps on one region crashed
+ * in arena destroy; a guard page between extents, or refusing here, cured
+ * it).
+ */
 static bool heap_extent_dalloc(extent_hooks_t *hooks, void *addr, size_t size,
 			       bool committed, unsigned arena_ind)
 {
-	heap_extent_release(heap_of(hooks), addr, size);
-	return false;
+	return true;
 }
 
 static void heap_extent_destroy(extent_hooks_t *hooks, void *addr,
@@ -284,7 +301,7 @@ static void heap_thread_exit(void *unused)
 		unsigned id = heap_tls[i].tcache;
 
 		pthread_mutex_lock(&pool->lock);
-		if (!pool->dead) {
+		if (!pool->dead && heap_tls[i].has_tcache) {
 			mallctl("tcache.flush", NULL, NULL, &id, sizeof(id));
 			pool->spare[pool->nr_spare++] = id;
 		}
@@ -319,20 +336,26 @@ static void tls_prune(void)
 	heap_tls_nr = j;
 }
 
-/* The calling thread's first use of @h: give it a cache of its own. */
+/*
+ * The calling thread's first use of @h: an arena (round robin, as jemalloc
+ * spreads threads over its automatic arenas) and a cache of its own.
+ */
 static int heap_flags_slow(struct dax_heap *h)
 {
 	struct heap_pool *pool = h->pool;
+	struct heap_tls_slot slot = { pool, 0, 0, false };
 	size_t sz = sizeof(unsigned);
-	unsigned id;
+	unsigned arena;
 
+	arena = h->arenas[atomic_fetch_add(&h->next_arena, 1) % h->nr_arenas];
+	slot.flags = MALLOCX_ARENA(arena) | MALLOCX_TCACHE_NONE;
 	if (heap_tls_nr == HEAP_TLS_SLOTS)
 		tls_prune();
 	if (heap_tls_nr == HEAP_TLS_SLOTS)
-		return h->flags | MALLOCX_TCACHE_NONE;	/* too many heaps */
+		return slot.flags;	/* too many heaps: no cache */
 	pthread_once(&heap_key_once, heap_make_key);
 	pthread_mutex_lock(&pool->lock);
-	if (pool->nr_ids == pool->cap_ids) {
+	if (h->tcache && pool->nr_ids == pool->cap_ids) {
 		unsigned cap = pool->cap_ids ? 2 * pool->cap_ids : 8;
 		unsigned *ids = realloc(pool->ids, cap * sizeof(*ids));
 		unsigned *spare = ids ? realloc(pool->spare,
@@ -343,37 +366,38 @@ static int heap_flags_slow(struct dax_heap *h)
 			pool->ids = ids;
 		if (spare)
 			pool->spare = spare;
-		if (!ids || !spare)
-			goto none;
-		pool->cap_ids = cap;
+		if (ids && spare)
+			pool->cap_ids = cap;
 	}
-	if (pool->nr_spare) {
-		id = pool->spare[--pool->nr_spare];
-	} else {
-		if (mallctl("tcache.create", &id, &sz, NULL, 0))
-			goto none;
-		pool->ids[pool->nr_ids++] = id;
+	if (h->tcache && pool->nr_spare) {
+		slot.tcache = pool->spare[--pool->nr_spare];
+		slot.has_tcache = true;
+	} else if (h->tcache && pool->nr_ids < pool->cap_ids &&
+		   !mallctl("tcache.create", &slot.tcache, &sz, NULL, 0)) {
+		pool->ids[pool->nr_ids++] = slot.tcache;
+		slot.has_tcache = true;
 	}
 	atomic_fetch_add(&pool->refs, 1);
 	pthread_mutex_unlock(&pool->lock);
-	heap_tls[heap_tls_nr].pool = pool;
-	heap_tls[heap_tls_nr].tcache = id;
-	heap_tls_nr++;
+	/*
+	 * A cache may end up holding objects of the heap's other arenas
+	 * (objects freed by this thread that another thread allocated): that
+	 * is fine, they are the heap's, and a flush returns each to its own
+	 * arena.
+	 */
+	if (slot.has_tcache)
+		slot.flags = MALLOCX_ARENA(arena) | MALLOCX_TCACHE(slot.tcache);
+	heap_tls[heap_tls_nr++] = slot;
 	pthread_setspecific(heap_exit_key, heap_tls);
-	return h->flags | MALLOCX_TCACHE(id);
-none:
-	pthread_mutex_unlock(&pool->lock);
-	return h->flags | MALLOCX_TCACHE_NONE;
+	return slot.flags;
 }
 
-/* mallocx() flags for @h on the calling thread. */
+/* mallocx() flags for @h on the calling thread: a few loads. */
 static inline int heap_flags(struct dax_heap *h)
 {
-	if (!h->tcache)
-		return h->flags;
 	for (unsigned i = 0; i < heap_tls_nr; i++)
 		if (heap_tls[i].pool == h->pool)
-			return h->flags | MALLOCX_TCACHE(heap_tls[i].tcache);
+			return heap_tls[i].flags;
 	return heap_flags_slow(h);
 }
 
@@ -433,27 +457,27 @@ DAX_EXPORT int dax_heap_opts_set_limit(struct dax_heap_opts *opts,
 }
 
 /**
- * dax_heap_opts_set_decay() - how soon freed heap memory goes back to the
- * region's allocator
+ * dax_heap_opts_set_arenas() - how many jemalloc arenas the heap spreads
+ * its threads over
  * @opts: the options
- * @ms: milliseconds after which unused pages return (jemalloc's dirty and
- *	muzzy decay time); 0 at once, -1 never before dax_heap_destroy()
+ * @n: 1 to 16; 0 (the default) for one per online CPU, at most 16
  *
- * Without the option jemalloc's default applies (10 s).
- * Return: 0, or -EINVAL for @ms below -1 or NULL @opts.
+ * Each thread uses one arena of the heap, chosen round robin at its first
+ * call; more arenas mean less lock contention between threads and more
+ * region memory held (each arena grows its own extents).
+ * Return: 0, or -EINVAL for @n above 16 or NULL @opts.
  */
-DAX_EXPORT int dax_heap_opts_set_decay(struct dax_heap_opts *opts, int64_t ms)
+DAX_EXPORT int dax_heap_opts_set_arenas(struct dax_heap_opts *opts, unsigned n)
 {
 	if (!opts)
 		return dax_fail(NULL, -EINVAL,
-				"dax_heap_opts_set_decay: opts is NULL");
-	if (ms < -1)
+				"dax_heap_opts_set_arenas: opts is NULL");
+	if (n > HEAP_MAX_ARENAS)
 		return dax_fail(NULL, -EINVAL,
-				"decay time %lld ms: use -1 (never), 0 (at "
-				"once) or a positive time",
-				(long long)ms);
-	opts->decay_set = true;
-	opts->decay_ms = ms;
+				"%u arenas: a heap has at most %d (0: one per "
+				"CPU)",
+				n, HEAP_MAX_ARENAS);
+	opts->nr_arenas = n;
 	return 0;
 }
 
@@ -476,6 +500,48 @@ DAX_EXPORT int dax_heap_opts_set_tcache(struct dax_heap_opts *opts,
 
 /* ---- create and destroy --------------------------------------------------------- */
 
+/* One arena of @h, its metadata out of the region. */
+static int heap_arena_create(struct dax_heap *h, unsigned *arena)
+{
+	struct heap_arena_config cfg = { &h->hooks, false };
+	size_t sz = sizeof(unsigned);
+	int ret;
+
+	ret = mallctl("experimental.arenas_create_ext", arena, &sz, &cfg,
+		      sizeof(cfg));
+	if (ret == ENOENT)
+		return dax_fail(heap_log(h), -ENOTSUP,
+				"this jemalloc has no "
+				"experimental.arenas_create_ext (5.3 has): "
+				"the heap needs it to keep arena metadata out "
+				"of the region");
+	if (ret)
+		return dax_fail(heap_log(h), -EAGAIN,
+				"jemalloc refused a new arena: %s",
+				strerror(ret));
+	return 0;
+}
+
+/* Destroy every arena of @h (its extents go back through the hooks). */
+static int heap_arenas_destroy(struct dax_heap *h)
+{
+	char name[64];
+	int ret = 0;
+
+	for (unsigned i = 0; i < h->nr_arenas; i++) {
+		int err;
+
+		snprintf(name, sizeof(name), "arena.%u.destroy", h->arenas[i]);
+		err = mallctl(name, NULL, NULL, NULL, 0);
+		if (err && !ret)
+			ret = dax_fail(heap_log(h), -EIO,
+				       "jemalloc could not destroy arena %u: "
+				       "%s",
+				       h->arenas[i], strerror(err));
+	}
+	return ret;
+}
+
 /**
  * dax_heap_create() - a volatile heap in @region's memory
  * @region: an open, live region
@@ -490,9 +556,8 @@ DAX_EXPORT int dax_heap_create(struct dax_region *region,
 			       const struct dax_heap_opts *opts,
 			       struct dax_heap **heap)
 {
-	struct heap_arena_config cfg;
-	size_t sz = sizeof(unsigned);
 	struct dax_heap *h;
+	long cpus;
 	int ret;
 
 	if (!region || !heap)
@@ -502,13 +567,9 @@ DAX_EXPORT int dax_heap_create(struct dax_region *region,
 	if (ret)
 		return ret;
 	h = calloc(1, sizeof(*h));
-	if (!h) {
-		ret = dax_fail(dax_region_logger(region), -ENOMEM,
-			       "out of memory for a heap");
-		goto out;
-	}
-	h->pool = calloc(1, sizeof(*h->pool));
-	if (!h->pool) {
+	if (h)
+		h->pool = calloc(1, sizeof(*h->pool));
+	if (!h || !h->pool) {
 		free(h);
 		ret = dax_fail(dax_region_logger(region), -ENOMEM,
 			       "out of memory for a heap");
@@ -522,39 +583,19 @@ DAX_EXPORT int dax_heap_create(struct dax_region *region,
 	h->region_align = dax_region_get_align(region);
 	h->limit = opts ? opts->limit : 0;
 	h->tcache = !(opts && opts->no_tcache);
+	cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	h->nr_arenas = opts && opts->nr_arenas ? opts->nr_arenas :
+		       cpus < 1 ? 1 :
+		       cpus > HEAP_MAX_ARENAS ? HEAP_MAX_ARENAS : (unsigned)cpus;
 	ret = dax_alloc_get(region, &h->alloc);
 	if (ret)
 		goto out_free;
-	cfg.hooks = &h->hooks;
-	cfg.metadata_use_hooks = false;
-	ret = mallctl("experimental.arenas_create_ext", &h->arena, &sz, &cfg,
-		      sizeof(cfg));
-	if (ret == ENOENT) {
-		ret = dax_fail(dax_region_logger(region), -ENOTSUP,
-			       "this jemalloc has no "
-			       "experimental.arenas_create_ext (5.3 has): "
-			       "the heap needs it to keep arena metadata out "
-			       "of the region");
-		goto out_free;
-	}
-	if (ret) {
-		ret = dax_fail(dax_region_logger(region), -EAGAIN,
-			       "jemalloc refused a new arena: %s",
-			       strerror(ret));
-		goto out_free;
-	}
-	h->flags = MALLOCX_ARENA(h->arena) |
-		   (h->tcache ? 0 : MALLOCX_TCACHE_NONE);
-	if (opts && opts->decay_set) {
-		static const char *const knobs[] = { "dirty_decay_ms",
-						     "muzzy_decay_ms" };
-		ssize_t ms = (ssize_t)opts->decay_ms;
-		char name[64];
-
-		for (int i = 0; i < 2; i++) {
-			snprintf(name, sizeof(name), "arena.%u.%s", h->arena,
-				 knobs[i]);
-			mallctl(name, NULL, NULL, &ms, sizeof(ms));
+	for (unsigned i = 0; i < h->nr_arenas; i++) {
+		ret = heap_arena_create(h, &h->arenas[i]);
+		if (ret) {
+			h->nr_arenas = i;
+			heap_arenas_destroy(h);
+			goto out_free;
 		}
 	}
 	*heap = h;
@@ -583,8 +624,7 @@ DAX_EXPORT int dax_heap_destroy(struct dax_heap **heap)
 {
 	struct dax_heap *h;
 	struct heap_pool *pool;
-	char name[64];
-	int ret = 0, err;
+	int ret;
 
 	if (!heap || !*heap)
 		return dax_fail(NULL, -EINVAL, "dax_heap_destroy: heap is NULL");
@@ -601,13 +641,8 @@ DAX_EXPORT int dax_heap_destroy(struct dax_heap **heap)
 	pthread_mutex_unlock(&pool->lock);
 	pool_put(pool);
 
-	snprintf(name, sizeof(name), "arena.%u.destroy", h->arena);
-	err = mallctl(name, NULL, NULL, NULL, 0);
-	if (err)
-		ret = dax_fail(heap_log(h), -EIO,
-			       "jemalloc could not destroy arena %u: %s",
-			       h->arena, strerror(err));
-	else if (atomic_load(&h->region_bytes))
+	ret = heap_arenas_destroy(h);
+	if (!ret && atomic_load(&h->region_bytes))
 		dax_log(heap_log(h), DAX_LOG_WARN,
 			"heap: %llu bytes of region memory not returned",
 			(unsigned long long)atomic_load(&h->region_bytes));
@@ -764,7 +799,7 @@ DAX_EXPORT int dax_heap_get_stats(struct dax_heap *heap,
 				  struct dax_heap_stats *stats)
 {
 	uint64_t epoch = 1;
-	size_t sz = sizeof(size_t), small = 0, large = 0;
+	size_t sz;
 	char name[64];
 
 	if (!heap || !stats)
@@ -775,16 +810,21 @@ DAX_EXPORT int dax_heap_get_stats(struct dax_heap *heap,
 	stats->peak_region_bytes = atomic_load(&heap->peak_bytes);
 	stats->nr_extents = atomic_load(&heap->nr_extents);
 	mallctl("epoch", NULL, NULL, &epoch, sizeof(epoch));
-	snprintf(name, sizeof(name), "stats.arenas.%u.small.allocated",
-		 heap->arena);
-	if (mallctl(name, &small, &sz, NULL, 0))
-		small = 0;
-	snprintf(name, sizeof(name), "stats.arenas.%u.large.allocated",
-		 heap->arena);
-	sz = sizeof(size_t);
-	if (mallctl(name, &large, &sz, NULL, 0))
-		large = 0;
-	stats->allocated_bytes = small + large;
+	for (unsigned i = 0; i < heap->nr_arenas; i++) {
+		static const char *const kinds[] = { "small", "large" };
+
+		for (int k = 0; k < 2; k++) {
+			size_t v = 0;
+
+			snprintf(name, sizeof(name),
+				 "stats.arenas.%u.%s.allocated",
+				 heap->arenas[i], kinds[k]);
+			sz = sizeof(v);
+			if (!mallctl(name, &v, &sz, NULL, 0))
+				stats->allocated_bytes += v;
+		}
+	}
+	stats->nr_arenas = heap->nr_arenas;
 	pthread_mutex_lock(&heap->pool->lock);
 	stats->nr_tcaches = heap->pool->nr_ids;
 	pthread_mutex_unlock(&heap->pool->lock);
