@@ -71,13 +71,13 @@ MODULE_PARM_DESC(ndevs, "number of devices (default 1, at most 64)");
 
 static char *size = "64M";
 module_param(size, charp, 0444);
-MODULE_PARM_DESC(size, "bytes per device, comma-separated list, K/M/G "
-		 "suffixes; the last value repeats (default 64M)");
+MODULE_PARM_DESC(size,
+	"bytes per device, comma-separated list, K/M/G suffixes; the last value repeats (default 64M)");
 
 static char *align = "2M";
 module_param(align, charp, 0444);
-MODULE_PARM_DESC(align, "mmap alignment per device: 4K, 2M or 1G, "
-		 "comma-separated list; the last value repeats (default 2M)");
+MODULE_PARM_DESC(align,
+	"mmap alignment per device: 4K, 2M or 1G, comma-separated list; the last value repeats (default 2M)");
 
 struct daxlite_range {
 	u64 start;			/* physical, inclusive */
@@ -509,10 +509,14 @@ static long daxlite_folio_extra_refs(struct folio *folio)
 	int tries = 0;
 
 	do {
+		/*
+		 * Order the reads: a mapping takes its reference before it
+		 * is counted and is uncounted before its reference drops.
+		 */
 		m1 = daxlite_folio_mappings(folio);
-		smp_rmb();
+		smp_rmb();	/* mappings, then references */
 		r = folio_ref_count(folio);
-		smp_rmb();
+		smp_rmb();	/* as above */
 		m2 = daxlite_folio_mappings(folio);
 	} while (m1 != m2 && ++tries < 8);
 	r -= 1 + max(m1, m2);
@@ -766,8 +770,8 @@ static int __init daxlite_init(void)
 			return -EINVAL;
 		}
 		if (!bytes || bytes % max_t(u64, al, DAXLITE_CHUNK)) {
-			pr_err("daxlite%u: size %llu is not a non-zero multiple "
-			       "of %#llx\n", i, bytes,
+			pr_err("daxlite%u: size %llu is not a non-zero multiple of %#llx\n",
+			       i, bytes,
 			       max_t(u64, al, DAXLITE_CHUNK));
 			return -EINVAL;
 		}
