@@ -20,8 +20,14 @@
  *     picks the granularity (page for files, cache line or byte for DAX).
  *   - character devices libpmem2 does not take for device-DAX: the module's
  *     device (its sysfs subsystem is "daxlite", and libpmem2 only accepts
- *     "dax"), and any device found through a fake sysfs root (tests).
+ *     "dax"), and any device found through a fake sysfs root (tests):
  *     pmem2_source_from_fd() refuses them (PMEM2_E_INVALID_FILE_TYPE).
+ *     Also device-DAX that is not on an NVDIMM bus (hmem, CXL): libpmem2
+ *     1.12 accepts it, then pmem2_map_new() asks libndctl for the
+ *     device's namespace, and libndctl dereferences the namespace such a
+ *     device does not have: the process dies with SIGSEGV (seen in the
+ *     test VM on an hmem device, tests/vm).  Such devices take this path
+ *     without ever being shown to libpmem2 as a source.
  *     libdax maps the device itself (MAP_SHARED | MAP_FIXED at the aligned
  *     address inside the reservation) and wraps the mapping with
  *     pmem2_map_from_existing(), given an anonymous source of the same
@@ -114,6 +120,7 @@ struct dax_region {
 	int fd;
 	void *base;
 	bool own_mmap;			/* mapped by libdax, not libpmem2 */
+	bool nd_backed;			/* device-DAX of an NVDIMM namespace */
 	struct pmem2_source *src;
 	struct pmem2_vm_reservation *rsv;
 	struct pmem2_map *map;
@@ -348,7 +355,13 @@ static int region_map(struct dax_region *r)
 	aligned = (start + r->align - 1) & ~(uintptr_t)(r->align - 1);
 	rsv_off = aligned - start;
 
-	if (r->kind != DAX_REGION_KIND_MODULE) {
+	if (r->kind == DAX_REGION_KIND_DEVDAX && !r->nd_backed) {
+		dax_log(&r->log, DAX_LOG_DEBUG,
+			"%s: device-DAX outside an NVDIMM bus; libpmem2 1.12 "
+			"would crash on it, mapping it with mmap",
+			r->path);
+		ret = region_map_own(r, (void *)aligned);
+	} else if (r->kind != DAX_REGION_KIND_MODULE) {
 		ret = pmem2_source_from_fd(&r->src, r->fd);
 		if (!ret) {
 			ret = region_map_pmem2(r, rsv_off);
@@ -674,6 +687,7 @@ static int region_open_chardev(struct dax_region *r,
 	r->target_node = dev->target_node;
 	r->res = dev->res;
 	r->nr_res = dev->nr_res;
+	r->nd_backed = dev->nd_backed;
 	if (o->align_set && o->align != dev->align) {
 		ret = dax_fail(&r->log, -EINVAL,
 			       "%s has alignment %s (sysfs align), the options "

@@ -222,7 +222,7 @@ int dax_sysfs_read_dev(const struct dax_logger *log, const char *root,
 		       const char *path, unsigned major, unsigned minor,
 		       struct dax_sysfs_dev *dev)
 {
-	char region_dir[PATH_MAX + 16];
+	char region_dir[PATH_MAX + 16], real[PATH_MAX];
 	int ret;
 
 	memset(dev, 0, sizeof(*dev));
@@ -264,6 +264,14 @@ int dax_sysfs_read_dev(const struct dax_logger *log, const char *root,
 			      "device alignment");
 	if (ret)
 		return ret;
+	/*
+	 * Device-DAX carved from an NVDIMM namespace lives under ndbusN;
+	 * hmem, CXL and kmem devices do not.  libpmem2 1.12 looks device-DAX
+	 * up through libndctl, which only knows the former: region.c must
+	 * not hand it the others (see the top of region.c).
+	 */
+	if (realpath(dev->dir, real))
+		dev->nd_backed = strstr(real, "/ndbus") != NULL;
 	dev->numa_node = sysfs_node(dev->dir, "numa_node");
 	dev->target_node = sysfs_node(dev->dir, "target_node");
 	return sysfs_resources(log, dev);

@@ -4,13 +4,14 @@
  * path of libdax/region.c).  The test builds, under /tmp, what the kernel
  * shows for a device-DAX instance (see tests/vm for the real thing):
  *
- *   ROOT/dev/char/MAJ:MIN -> ROOT/devices/platform/region0/dax0.0
- *   ROOT/devices/platform/region0/dax0.0/{size,align,numa_node,target_node}
- *   ROOT/devices/platform/region0/dax0.0/mappingN/{start,end,page_offset}
- *   ROOT/devices/platform/region0/dax0.0/subsystem -> ROOT/bus/dax
- *   ROOT/devices/platform/region0/dax_region/align
+ *   ROOT/dev/char/MAJ:MIN -> ROOT/devices/PARENT/dax0.0
+ *   ROOT/devices/PARENT/dax0.0/{size,align,numa_node,target_node}
+ *   ROOT/devices/PARENT/dax0.0/mappingN/{start,end,page_offset}
+ *   ROOT/devices/PARENT/dax0.0/subsystem -> ROOT/bus/dax
+ *   ROOT/devices/PARENT/dax_region/align
  *
- * for MAJ:MIN of /dev/zero, which the region then maps for real (a shared
+ * with PARENT platform/hmem.0, or platform/e820_pmem/ndbus0/region0 for a
+ * device of an NVDIMM namespace, for the MAJ:MIN of /dev/zero, which the region then maps for real (a shared
  * mapping of /dev/zero is plain shared memory).  libpmem2 does not take
  * /dev/zero for device-DAX, so these tests also cover the path that maps
  * a device with mmap and wraps it with pmem2_map_from_existing().
@@ -41,6 +42,7 @@ struct fake_dev {
 	struct fake_map maps[4];
 	uint64_t legacy_resource;	/* `resource` file when != 0 */
 	char size_text[16];	/* written instead of size when set */
+	bool ndbus;		/* under an NVDIMM bus, as pmem namespaces */
 };
 
 static struct dax_region_opts *opts;
@@ -103,12 +105,13 @@ static void fake_for(const struct fake_dev *dev, const char *device)
 	char path[700], target[700];
 	struct stat st;
 
+	const char *parent = dev->ndbus ? "platform/e820_pmem/ndbus0/region0"
+					: "platform/hmem.0";
+
 	cr_assert_eq(stat(device, &st), 0);
-	snprintf(devdir, sizeof(devdir), "%s/devices/platform/region0/dax0.0",
-		 root);
+	snprintf(devdir, sizeof(devdir), "%s/devices/%s/dax0.0", root, parent);
 	mkdirs(devdir);
-	snprintf(path, sizeof(path), "%s/devices/platform/region0/dax_region",
-		 root);
+	snprintf(path, sizeof(path), "%s/devices/%s/dax_region", root, parent);
 	mkdirs(path);
 	if (dev->region_align)
 		put(path, "align", "%llu",
@@ -552,4 +555,32 @@ Test(region_sysfs, warm_open_close_leaves_nothing_behind)
 	dax_region_close(&r);
 	cr_assert_eq(count_fds(), fds);
 	cr_assert_eq(count_maps(), maps);
+}
+
+/* libpmem2 1.12 crashes on device-DAX outside an NVDIMM bus (region.c). */
+Test(region_sysfs, nvdimm_backed_devices_are_told_from_hmem_ones)
+{
+	struct fake_dev dev = devdax;
+	struct dax_sysfs_dev *info = malloc(sizeof(*info));
+	struct stat st;
+
+	cr_assert_eq(stat(DEVICE, &st), 0);
+	fake(&dev);
+	cr_assert_eq(dax_sysfs_read_dev(NULL, root, DEVICE, major(st.st_rdev),
+					minor(st.st_rdev), info), 0, "%s",
+		     dax_errormsg());
+	cr_assert_not(info->nd_backed, "an hmem device taken for NVDIMM");
+	cr_assert_eq(info->nr_res, 3);
+	free(info->res);
+
+	test_rmdir(root);
+	root = test_tmpdir();
+	dev.ndbus = true;
+	fake(&dev);
+	cr_assert_eq(dax_sysfs_read_dev(NULL, root, DEVICE, major(st.st_rdev),
+					minor(st.st_rdev), info), 0, "%s",
+		     dax_errormsg());
+	cr_assert(info->nd_backed, "an NVDIMM namespace's device not seen");
+	free(info->res);
+	free(info);
 }
