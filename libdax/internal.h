@@ -157,6 +157,7 @@ struct dax_sysfs_dev {
 	int target_node;		/* -1 when unknown */
 	unsigned nr_res;
 	struct dax_resource *res;	/* malloc'ed; mappingN/ in order */
+	bool nd_backed;			/* under an NVDIMM bus (ndbusN) */
 	char dir[4096];			/* the device's sysfs folder */
 };
 
