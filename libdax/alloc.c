@@ -638,13 +638,19 @@ static int not_allocated(struct dax_alloc *a, uint64_t page, unsigned order)
 				"period (a double free?)",
 				(unsigned long long)page, order, sz);
 	case BLOCK_USED:
+		if (first == page)
+			return dax_fail(alloc_log(a), -EINVAL,
+					"page 0x%llx starts an allocated "
+					"block of order %u (%s), not one of "
+					"order %u: free it with order %u",
+					(unsigned long long)page, k, bsz,
+					order, k);
 		return dax_fail(alloc_log(a), -EINVAL,
-				"page 0x%llx is in the allocated block of "
-				"order %u (%s) at page 0x%llx, not the start "
-				"of an order-%u block: free that block with "
-				"its own page and order",
+				"page 0x%llx is inside the allocated block "
+				"of order %u (%s) at page 0x%llx: free that "
+				"block with its own page and order",
 				(unsigned long long)page, k, bsz,
-				(unsigned long long)first, order);
+				(unsigned long long)first);
 	default:
 		return dax_fail(alloc_log(a), -EINVAL,
 				"page 0x%llx is not allocated%s",

@@ -357,11 +357,12 @@ Test(alloc, wrong_order_unaligned_and_out_of_range_frees_are_einval)
 	cr_assert_eq(dax_alloc_pages(r, 9, 0, &p), 0);
 	before = stats_of(r);
 	assert_fails_with(dax_free_pages(r, p, 0), -EINVAL,
-			  "allocated block of order 9");
+			  "starts an allocated block of order 9 (2 MiB)");
 	assert_fails_with(dax_free_pages(r, p, 8), -EINVAL,
-			  "free that block with its own page and order");
+			  "free it with order 9");
 	assert_fails_with(dax_free_pages(r, p + 1, 0), -EINVAL,
-			  "at page 0x0");
+			  "inside the allocated block of order 9 (2 MiB) at "
+			  "page 0x0");
 	assert_fails_with(dax_free_pages(r, 3, 1), -EINVAL,
 			  "must be a multiple of 2");
 	assert_fails_with(dax_free_pages(r, 1024, 0), -EINVAL,
