@@ -129,8 +129,19 @@ struct heap_tls_slot {
 	bool has_tcache;
 };
 
-static __thread struct heap_tls_slot heap_tls[HEAP_TLS_SLOTS];
-static __thread unsigned heap_tls_nr;
+struct heap_tls {
+	unsigned nr;
+	struct heap_tls_slot slot[HEAP_TLS_SLOTS];
+};
+
+/*
+ * A thread's table, allocated at its first heap call.  Initial-exec: one
+ * TLS load in libdax.so too (general-dynamic TLS would cost a
+ * __tls_get_addr() call per malloc), and only 8 bytes of static TLS, which
+ * a dlopen()ed libdax can still get.
+ */
+static __thread struct heap_tls *heap_tls
+	__attribute__((tls_model("initial-exec")));
 static pthread_key_t heap_exit_key;
 static pthread_once_t heap_key_once = PTHREAD_ONCE_INIT;
 
@@ -294,21 +305,24 @@ static void pool_put(struct heap_pool *pool)
 }
 
 /* At thread exit: flush this thread's caches and leave them for others. */
-static void heap_thread_exit(void *unused)
+static void heap_thread_exit(void *arg)
 {
-	for (unsigned i = 0; i < heap_tls_nr; i++) {
-		struct heap_pool *pool = heap_tls[i].pool;
-		unsigned id = heap_tls[i].tcache;
+	struct heap_tls *t = arg;
+
+	for (unsigned i = 0; i < t->nr; i++) {
+		struct heap_pool *pool = t->slot[i].pool;
+		unsigned id = t->slot[i].tcache;
 
 		pthread_mutex_lock(&pool->lock);
-		if (!pool->dead && heap_tls[i].has_tcache) {
+		if (!pool->dead && t->slot[i].has_tcache) {
 			mallctl("tcache.flush", NULL, NULL, &id, sizeof(id));
 			pool->spare[pool->nr_spare++] = id;
 		}
 		pthread_mutex_unlock(&pool->lock);
 		pool_put(pool);
 	}
-	heap_tls_nr = 0;
+	heap_tls = NULL;
+	free(t);
 }
 
 static void heap_make_key(void)
@@ -317,12 +331,12 @@ static void heap_make_key(void)
 }
 
 /* Drop table entries of destroyed heaps. */
-static void tls_prune(void)
+static void tls_prune(struct heap_tls *t)
 {
 	unsigned j = 0;
 
-	for (unsigned i = 0; i < heap_tls_nr; i++) {
-		struct heap_pool *pool = heap_tls[i].pool;
+	for (unsigned i = 0; i < t->nr; i++) {
+		struct heap_pool *pool = t->slot[i].pool;
 		bool dead;
 
 		pthread_mutex_lock(&pool->lock);
@@ -331,9 +345,9 @@ static void tls_prune(void)
 		if (dead)
 			pool_put(pool);
 		else
-			heap_tls[j++] = heap_tls[i];
+			t->slot[j++] = t->slot[i];
 	}
-	heap_tls_nr = j;
+	t->nr = j;
 }
 
 /*
@@ -349,11 +363,17 @@ static int heap_flags_slow(struct dax_heap *h)
 
 	arena = h->arenas[atomic_fetch_add(&h->next_arena, 1) % h->nr_arenas];
 	slot.flags = MALLOCX_ARENA(arena) | MALLOCX_TCACHE_NONE;
-	if (heap_tls_nr == HEAP_TLS_SLOTS)
-		tls_prune();
-	if (heap_tls_nr == HEAP_TLS_SLOTS)
-		return slot.flags;	/* too many heaps: no cache */
 	pthread_once(&heap_key_once, heap_make_key);
+	if (!heap_tls) {
+		heap_tls = calloc(1, sizeof(*heap_tls));
+		if (!heap_tls)
+			return slot.flags;	/* no table: no cache */
+		pthread_setspecific(heap_exit_key, heap_tls);
+	}
+	if (heap_tls->nr == HEAP_TLS_SLOTS)
+		tls_prune(heap_tls);
+	if (heap_tls->nr == HEAP_TLS_SLOTS)
+		return slot.flags;	/* too many heaps: no cache */
 	pthread_mutex_lock(&pool->lock);
 	if (h->tcache && pool->nr_ids == pool->cap_ids) {
 		unsigned cap = pool->cap_ids ? 2 * pool->cap_ids : 8;
@@ -387,17 +407,19 @@ static int heap_flags_slow(struct dax_heap *h)
 	 */
 	if (slot.has_tcache)
 		slot.flags = MALLOCX_ARENA(arena) | MALLOCX_TCACHE(slot.tcache);
-	heap_tls[heap_tls_nr++] = slot;
-	pthread_setspecific(heap_exit_key, heap_tls);
+	heap_tls->slot[heap_tls->nr++] = slot;
 	return slot.flags;
 }
 
 /* mallocx() flags for @h on the calling thread: a few loads. */
 static inline int heap_flags(struct dax_heap *h)
 {
-	for (unsigned i = 0; i < heap_tls_nr; i++)
-		if (heap_tls[i].pool == h->pool)
-			return heap_tls[i].flags;
+	struct heap_tls *t = heap_tls;
+
+	if (likely(t))
+		for (unsigned i = 0; i < t->nr; i++)
+			if (t->slot[i].pool == h->pool)
+				return t->slot[i].flags;
 	return heap_flags_slow(h);
 }
 
