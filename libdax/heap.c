@@ -4,14 +4,15 @@
  *
  * What it is
  * ----------
- * A jemalloc arena (mallctl "experimental.arenas_create_ext") whose extent
- * hooks take their memory from the region's block allocator, so that heap
- * memory and mapping blocks share one accounting and poisoned pages never
- * reach the heap.
- * Objects are allocated with mallocx()/rallocx()/dallocx() and the flags
- * MALLOCX_ARENA(arena) | MALLOCX_TCACHE(cache).  Debian's jemalloc is
- * unprefixed: linking libdax makes jemalloc the process's malloc too.
- * Nothing in the heap survives dax_heap_destroy() or the region's close.
+ * A few jemalloc arenas (mallctl "experimental.arenas_create_ext"; one per
+ * CPU by default) whose extent hooks take their memory from the region's
+ * block allocator, so that heap memory and mapping blocks share one
+ * accounting and poisoned pages never reach the heap.  Objects are
+ * allocated with mallocx()/rallocx()/dallocx() and the flags
+ * MALLOCX_ARENA(arena) | MALLOCX_TCACHE(cache) of the calling thread.
+ * Debian's jemalloc is unprefixed: linking libdax makes jemalloc the
+ * process's malloc too.  Nothing in the heap survives dax_heap_destroy() or
+ * the region's close.
  *
  * Extents
  * -------
@@ -39,8 +40,9 @@
  * speed: jemalloc keeps references into a destroyed arena's metadata
  * (harmless when that memory is jemalloc's, reading back as zeroes), so
  * metadata handed back to the region and reused by another heap or a
- * mapping was found to corrupt a later arena with the same index (a
- * heap_stress scenario that scribbles over freed region pages caught it).
+ * mapping was found to corrupt a later arena with the same index (the
+ * test memory_a_destroyed_heap_gave_back_can_be_reused_at_once scribbles
+ * over the freed pages between heaps).
  * It also means a heap needs no clean 2 MiB of region for itself.
  *
  * Alignment: a block of order k is aligned to 2^k pages from the region's
@@ -49,13 +51,16 @@
  * one (rare: an aligned_alloc of more than 2 MiB) takes a range one
  * alignment longer and gives back the head and the tail.
  *
- * Thread caches
- * -------------
+ * Threads, arenas and caches
+ * --------------------------
+ * A thread's first call on a heap gives it one of the heap's arenas, round
+ * robin (as jemalloc spreads threads over its automatic arenas: with one
+ * arena for all, two threads contend on its bin locks), and a cache.
  * jemalloc's automatic thread caches are per thread, not per arena: an
  * object freed into one could be handed out by another heap's malloc or
  * outlive the arena.  So each heap has its own explicit caches
  * ("tcache.create"), one per thread that uses the heap, found through a
- * small thread-local table (pool pointer -> cache id; a few loads).  The
+ * small thread-local table (pool pointer -> mallocx flags; a few loads).  The
  * pool of a heap records every cache made for it: dax_heap_destroy() flushes
  * and destroys them all before "arena.<i>.destroy", and a thread that exits
  * flushes its caches and leaves their ids for the next thread.  The pool is
