@@ -201,8 +201,8 @@ static inline struct fault_region *fault_region(const struct dax_region *r)
 /* ---- filling in the caller's extent ------------------------------------------- */
 
 /* Describe entry @v (covering @index) to the caller; @fr may be NULL for a
- * real entry. */
-static inline void ext_fill(struct dax_fault_ext *ext, struct dax_region *r,
+ * real entry.  @rbase: the region's base address. */
+static inline void ext_fill(struct dax_fault_ext *ext, char *rbase,
 			    const struct fault_region *fr, uint64_t index,
 			    uint64_t v, unsigned want, unsigned flags)
 {
@@ -216,8 +216,7 @@ static inline void ext_fill(struct dax_fault_ext *ext, struct dax_region *r,
 		flags |= DAX_FAULT_EXT_ZERO;
 	} else {
 		ext->pfn = dax_entry_pfn(v);
-		base = (char *)dax_region_get_base(r) +
-		       (ext->pfn << DAX_PAGE_SHIFT);
+		base = rbase + (ext->pfn << DAX_PAGE_SHIFT);
 	}
 	if (order < want)
 		flags |= DAX_FAULT_EXT_FALLBACK;
@@ -246,9 +245,10 @@ static inline int fault_fast(struct dax_mapping *m, uint64_t index,
 {
 	struct dax_region *r = m->region;
 	const struct fault_region *fr = NULL;
+	char *base = __atomic_load_n(&m->fault_base, __ATOMIC_RELAXED);
 	uint64_t v;
 
-	if (unlikely(index >= mapping_pages(m) || mapping_dead(m)))
+	if (unlikely(index >= mapping_pages(m) || mapping_dead(m) || !base))
 		return 1;
 	v = dax_tree_load(m->tree, index);
 	if (unlikely(!v || (v & (DAX_ENTRY_LOCKED | DAX_ENTRY_EMPTY)) ||
@@ -268,7 +268,7 @@ static inline int fault_fast(struct dax_mapping *m, uint64_t index,
 	}
 	if (unlikely(!dax_region_is_alive(r)))
 		return 1;
-	ext_fill(ext, r, fr, index, v,
+	ext_fill(ext, base, fr, index, v,
 		 flags & DAX_FAULT_SIZE_1G ? FAULT_PUD_ORDER :
 		 flags & DAX_FAULT_SIZE_2M ? FAULT_PMD_ORDER : 0, 0);
 	return 0;
@@ -294,7 +294,8 @@ static int fault_done(struct fault *f, struct dax_locked_entry *le,
 			return ret;
 		}
 	}
-	ext_fill(f->ext, f->r, f->fr, f->index, le->entry, f->want, ext_flags);
+	ext_fill(f->ext, (char *)dax_region_get_base(f->r), f->fr, f->index,
+		 le->entry, f->want, ext_flags);
 	if (f->flags & DAX_FAULT_LOCK)
 		f->ext->cookie = dax_entry_cookie(m, le);
 	else
@@ -608,6 +609,10 @@ fault_slow(struct dax_mapping *m, uint64_t index, unsigned flags,
 			       "(dax_mapping_kill)", (unsigned long long)index);
 		goto exit;
 	}
+	if (!__atomic_load_n(&m->fault_base, __ATOMIC_RELAXED))
+		/* for the fast path: one call less */
+		__atomic_store_n(&m->fault_base, dax_region_get_base(f.r),
+				 __ATOMIC_RELAXED);
 	f.fr = fault_region(f.r);
 	if (!f.fr) {
 		ret = fault_region_create(f.r, &f.fr);
@@ -763,7 +768,8 @@ int dax_fault_release_blocks(struct dax_mapping *m)
 				       "in place", (unsigned long long)first);
 		} else if (dax_tree_erase(m->tree, first) == v) {
 			if (dax_entry_is_real(v)) {
-				dax_rmap_remove(m->rmap, dax_entry_pfn(v), m->id);
+				dax_rmap_remove_range(m->rmap, dax_entry_pfn(v),
+						      order, m->id);
 				err = dax_fault_free_blocks(m, v);
 				if (err && !ret)
 					ret = err;

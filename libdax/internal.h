@@ -333,8 +333,10 @@ struct dax_mapping {
 	/* ThreadSanitizer cannot see grace periods: reverse-map lookups
 	 * release this, the free callback acquires it. */
 	char tsan_readers;
-	/* fault.c's counters, updated with __atomic builtins */
+	/* fault.c's: its counters (updated with __atomic builtins), and the
+	 * region's base address, cached by the first fault that locks */
 	struct dax_fault_stats fault_stats;
+	char *fault_base;
 };
 
 /* A mapping on a standalone reverse map (tests; dax_mapping_new() uses the
