@@ -177,10 +177,18 @@ static void entry_wait(struct dax_mapping *m, uint64_t index, uint64_t v)
 	unsigned spins = __atomic_load_n(&m->spins, __ATOMIC_RELAXED);
 	struct dax_waiter w;
 
-	for (unsigned i = 0; i < spins; i++) {
-		cpu_relax();
+	/*
+	 * Spin with a growing pause between looks: each look pulls the
+	 * entry's cache line away from the holder, who needs it back to
+	 * unlock (and often to lock again at once).
+	 */
+	for (unsigned i = 0, pause = 1; i < spins; i += pause) {
+		for (unsigned j = 0; j < pause; j++)
+			cpu_relax();
 		if (dax_tree_load(m->tree, index) != v || mapping_dead(m))
 			return;
+		if (pause < 32)
+			pause <<= 1;
 	}
 	dax_waitq_prepare(m->wq, &w, m, dax_entry_first(v, index));
 	if (dax_tree_load(m->tree, index) == v && !mapping_dead(m))
