@@ -82,6 +82,18 @@
  * bucket's waiter count.  One of the two sees the other (waitq.c), so no
  * wake-up is lost, and an unlock with no waiters costs a fence and a load.
  *
+ * Cost
+ * ----
+ * An uncontended lock is a lock-free load plus one exchange under the tree
+ * lock; an unlock by the locking thread is one exchange under the tree lock
+ * (the thread remembers the word it locked, so it need not read it first),
+ * a full barrier and one load of the wait bucket.  Two tree-lock round trips
+ * per pair dominate: bench/lock_bench.c measures about 40-75 ns a pair
+ * against 4-8 ns for a bare pthread mutex pair on the 2-core test machine.
+ * Getting near the mutex needs a lock-free compare-and-exchange of an
+ * entry's value in the tree (for entries held in one slot), which tree.c
+ * does not offer today; the lock protocol above would not change.
+ *
  * Lock by pfn
  * -----------
  * dax_lock_pfn() starts from a region page: the region's reverse map
