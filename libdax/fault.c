@@ -568,13 +568,6 @@ static int fault_at(struct fault *f, unsigned order)
 		dax_entry_put(m, &le);
 		return fallback(f, DAX_FAULT_FALLBACK_EOF);
 	}
-	if (is_write(f) && f->fr->readonly) {
-		dax_entry_put(m, &le);
-		return dax_fail(dax_region_logger(f->r), -EROFS,
-				"write fault at index 0x%llx: the region is "
-				"read-only (DAX_REGION_READONLY)",
-				(unsigned long long)f->index);
-	}
 	if (m->ops->iomap_begin)
 		return fill_engine(f, &le, order);
 	return fill_default(f, &le, order);
@@ -618,6 +611,13 @@ fault_slow(struct dax_mapping *m, uint64_t index, unsigned flags,
 		ret = fault_region_create(f.r, &f.fr);
 		if (ret)
 			goto exit;
+	}
+	if ((flags & DAX_FAULT_WRITE) && f.fr->readonly) {
+		ret = dax_fail(dax_region_logger(f.r), -EROFS,
+			       "write fault at index 0x%llx: the region is "
+			       "read-only (DAX_REGION_READONLY)",
+			       (unsigned long long)index);
+		goto exit;
 	}
 	for (;;) {
 		unsigned order = level_order[level];

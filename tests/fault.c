@@ -83,6 +83,20 @@ static struct dax_alloc_stats alloc_stats(void)
 	return st;
 }
 
+/* Wait until every block freed so far is free again (the allocator may
+ * need more than one grace period: it frees in batches). */
+static void settle(void)
+{
+	struct dax_alloc_stats st;
+
+	for (int i = 0; i < 100; i++) {
+		dax_rcu_barrier();
+		st = alloc_stats();
+		if (!st.pending_pages)
+			return;
+	}
+}
+
 static struct dax_fault_ext fault_ok(uint64_t index, unsigned flags)
 {
 	struct dax_fault_ext ext;
@@ -193,7 +207,7 @@ static void dirty_free_blocks(unsigned order, unsigned n)
 	}
 	for (unsigned i = 0; i < n; i++)
 		cr_assert_eq(dax_free_pages(r, pages[i], order), 0);
-	dax_rcu_barrier();
+	settle();
 }
 
 Test(fault, write_allocates_a_zeroed_block_and_marks_it_dirty, .init = setup,
@@ -615,7 +629,7 @@ Test(fault, release_blocks_gives_every_block_back, .init = setup,
 	cr_assert_eq(alloc_stats().used_pages, 513);
 	cr_assert_eq(dax_fault_release_blocks(m), 0, "%s", dax_errormsg());
 	cr_assert_eq(dax_mapping_get_nr_entries(m), 0);
-	dax_rcu_barrier();
+	settle();
 	st = alloc_stats();
 	cr_assert_eq(st.used_pages, 0);
 	cr_assert_eq(st.pending_pages, 0);

@@ -321,3 +321,36 @@ Test(fault_engine, a_page_owned_by_another_entry_is_refused, .init = setup,
 	cr_assert_neq(eng.end_outcome[1], 0, "iomap_end hears the failure");
 	eng.base += 1;
 }
+
+Test(fault_engine, writes_on_a_read_only_region_fail_erofs_even_when_mapped)
+{
+	struct dax_region_opts *o;
+	struct dax_fault_ext ext;
+	char path[] = "/tmp/libdax-fault-engine-ro.XXXXXX";
+	int fd = mkstemp(path), ret;
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(ftruncate(fd, 4 * MiB), 0);
+	close(fd);
+	cr_assert_eq(dax_region_opts_new(&o), 0);
+	cr_assert_eq(dax_region_opts_set_flags(o, DAX_REGION_READONLY), 0);
+	ret = dax_region_open(path, o, &r);
+	dax_region_opts_delete(&o);
+	unlink(path);
+	cr_assert_eq(ret, 0, "%s", dax_errormsg());
+	memset(&eng, 0, sizeof(eng));
+	eng.small_order = -1;
+	eng.nospace_above = 64;
+	eng.type = DAX_IOMAP_MAPPED;
+	cr_assert_eq(dax_mapping_new(r, &engine_ops, &eng, 4 * MiB, &m), 0);
+	ext = fault_ok(5, 0);
+	cr_assert_eq(ext.pfn, 5);
+	assert_fails_with(dax_fault(m, 5, DAX_FAULT_WRITE, &ext), -EROFS,
+			  "read-only");
+	assert_fails_with(dax_fault(m, 6, DAX_FAULT_WRITE, &ext), -EROFS,
+			  "read-only");
+	cr_assert(!dax_tree_get_mark(dax_mapping_tree(m), 5,
+				     DAX_ENTRY_MARK_DIRTY));
+	cr_assert_eq(eng.nr_begin, 1, "the engine is not asked to allocate");
+	teardown();
+}
