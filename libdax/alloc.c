@@ -38,10 +38,13 @@
  * --------------
  * A lock-free reader of a mapping's entry tree may still hold an entry that
  * points at a block being freed.  dax_free_pages() therefore checks the
- * block and marks it PENDING at once (so a second free is refused), and a
- * dax_call_rcu() callback returns it to the free bitmaps after a grace
- * period.  The allocator's release function (run by dax_region_close())
- * waits for those callbacks with dax_rcu_barrier().  The heap frees its
+ * block and marks it PENDING at once (so a second free is refused), and
+ * appends it to a batch; a dax_call_rcu() callback returns a whole batch
+ * to the free bitmaps after a grace period that started after the last
+ * free in it (one batch in flight, the next one collecting; see struct
+ * dax_alloc), so a free costs an array append, not a malloc and a
+ * call_rcu of its own.  The allocator's release function (run by
+ * dax_region_close()) waits for the batches with dax_rcu_barrier().  The heap frees its
  * extents at once (dax_alloc_free_range()): no tree entry points into heap
  * memory, and jemalloc only releases an extent no object lives in.
  *
@@ -90,6 +93,15 @@ struct alloc_order {
 	uint64_t *pending;
 };
 
+/* Blocks freed, waiting for their grace period. */
+struct alloc_batch {
+	struct alloc_freed {
+		uint64_t page;
+		unsigned order;
+	} *v;
+	size_t nr, cap;
+};
+
 struct dax_alloc {
 	pthread_mutex_t lock;
 	struct dax_region *region;
@@ -100,16 +112,19 @@ struct dax_alloc {
 	uint64_t nr_poisoned;	/* pages marked bad, withdrawn or not */
 	uint64_t nr_allocs, nr_frees, nr_failures;
 	uint64_t *poison;	/* one bit per page */
-	_Atomic uint64_t nr_inflight;	/* rcu callbacks not run yet */
-	struct alloc_order orders[DAX_ALLOC_NR_ORDERS];
-};
-
-/* A block waiting for its grace period. */
-struct alloc_deferred {
+	/*
+	 * Frees waiting for a grace period, in two batches: "open" collects
+	 * new frees (under lock); "closed" was handed to call_rcu when it was
+	 * closed, so its grace period started after every free in it.  Only
+	 * one batch is in flight: its callback releases it and, if frees came
+	 * in meanwhile, closes the open batch and queues it.  One call_rcu per
+	 * batch, not per block, and no memory allocated per free.
+	 */
+	struct alloc_batch open, closed;
+	bool in_flight;		/* under lock: "closed" is queued */
+	uint64_t nr_queued, nr_released;	/* batches, under lock */
 	struct rcu_head rcu;
-	struct dax_alloc *alloc;
-	uint64_t page;
-	unsigned order;
+	struct alloc_order orders[DAX_ALLOC_NR_ORDERS];
 };
 
 enum block_state { BLOCK_NONE, BLOCK_FREE, BLOCK_USED, BLOCK_PENDING };
@@ -379,6 +394,8 @@ static void alloc_destroy(struct dax_alloc *a)
 		free(a->orders[k].pending);
 	}
 	free(a->poison);
+	free(a->open.v);
+	free(a->closed.v);
 	pthread_mutex_destroy(&a->lock);
 	free(a);
 }
@@ -388,9 +405,7 @@ static void alloc_release(void *obj)
 {
 	struct dax_alloc *a = obj;
 
-	if (atomic_load(&a->nr_inflight))
-		dax_rcu_barrier();
-	dax_tsan_acquire(&a->nr_inflight);
+	dax_alloc_drain(a);	/* nothing else frees now: all of them */
 	alloc_destroy(a);
 }
 
@@ -562,7 +577,7 @@ int dax_alloc_block(struct dax_alloc *a, unsigned order, unsigned flags,
 		if (!(flags & DAX_ALLOC_WAIT) || !pending ||
 		    waits == ALLOC_MAX_WAITS || urcu_memb_read_ongoing())
 			break;
-		dax_rcu_barrier();
+		dax_alloc_drain(a);
 	}
 	snprintf(sz, sizeof(sz), "an order-%u block", order);
 	return enospc(a, sz, order_pages(order));
@@ -682,25 +697,97 @@ static int check_block_args(struct dax_alloc *a, uint64_t page,
 	return 0;
 }
 
-static void deferred_release(struct rcu_head *head)
-{
-	struct alloc_deferred *d =
-		caa_container_of(head, struct alloc_deferred, rcu);
-	struct dax_alloc *a;
-	uint64_t i;
+#define ALLOC_RELEASE_CHUNK 256	/* blocks released per lock hold */
 
-	dax_tsan_acquire(d);	/* the edge call_rcu hides from TSan */
-	a = d->alloc;
-	i = d->page >> d->order;
+/* The RCU callback: release the closed batch, queue the open one. */
+static void batch_release(struct rcu_head *head)
+{
+	struct dax_alloc *a = caa_container_of(head, struct dax_alloc, rcu);
+	size_t done = 0, nr;
+	bool requeue;
+
+	dax_tsan_acquire(&a->rcu);	/* the edge call_rcu hides from TSan */
+	/* Only this callback touches "closed" while it is in flight. */
+	nr = a->closed.nr;
+	while (done < nr) {
+		size_t end = done + ALLOC_RELEASE_CHUNK < nr ?
+				     done + ALLOC_RELEASE_CHUNK :
+				     nr;
+
+		pthread_mutex_lock(&a->lock);
+		for (; done < end; done++) {
+			const struct alloc_freed *f = &a->closed.v[done];
+
+			bit_clear(a->orders[f->order].pending,
+				  f->page >> f->order);
+			a->orders[f->order].nr_pending--;
+			a->pending_pages -= order_pages(f->order);
+			release_locked(a, f->page, f->order);
+		}
+		pthread_mutex_unlock(&a->lock);
+	}
 	pthread_mutex_lock(&a->lock);
-	bit_clear(a->orders[d->order].pending, i);
-	a->orders[d->order].nr_pending--;
-	a->pending_pages -= order_pages(d->order);
-	release_locked(a, d->page, d->order);
+	a->closed.nr = 0;
+	a->nr_released++;
+	requeue = a->open.nr > 0;
+	if (requeue) {
+		struct alloc_batch t = a->closed;
+
+		a->closed = a->open;
+		a->open = t;
+		a->nr_queued++;
+	} else {
+		a->in_flight = false;
+	}
 	pthread_mutex_unlock(&a->lock);
-	free(d);
-	dax_tsan_release(&a->nr_inflight);	/* for alloc_release() */
-	atomic_fetch_sub_explicit(&a->nr_inflight, 1, memory_order_release);
+	if (requeue) {
+		/*
+		 * liburcu registered its own callback thread; the wrapper
+		 * would register it a second time (and abort).
+		 */
+		dax_tsan_release(&a->rcu);
+		urcu_memb_call_rcu(&a->rcu, batch_release);
+	}
+}
+
+/* Make room for one more entry in @b; false without memory. */
+static bool batch_reserve(struct alloc_batch *b)
+{
+	struct alloc_freed *v;
+	size_t cap;
+
+	if (b->nr < b->cap)
+		return true;
+	cap = b->cap ? 2 * b->cap : 64;
+	v = realloc(b->v, cap * sizeof(*v));
+	if (!v)
+		return false;
+	b->v = v;
+	b->cap = cap;
+	return true;
+}
+
+/**
+ * dax_alloc_drain() - wait until every block freed before the call is free
+ * @a: the allocator
+ *
+ * At most two grace periods: the batch in flight, then the one that was
+ * collecting.  Frees made meanwhile by other threads are not waited for.
+ * Context: any thread but not inside an RCU read-side section (nor an RCU
+ * callback); sleeps.
+ */
+void dax_alloc_drain(struct dax_alloc *a)
+{
+	uint64_t target;
+
+	pthread_mutex_lock(&a->lock);
+	target = a->nr_queued + (a->open.nr ? 1 : 0);
+	while (a->nr_released < target) {
+		pthread_mutex_unlock(&a->lock);
+		dax_rcu_barrier();
+		pthread_mutex_lock(&a->lock);
+	}
+	pthread_mutex_unlock(&a->lock);
 }
 
 /**
@@ -713,6 +800,7 @@ static void deferred_release(struct rcu_head *head)
  * The block is checked and taken out of use at once (a second free fails);
  * it becomes free for reuse after an RCU grace period, so that a lock-free
  * reader still looking at an entry that points at it sees the old data.
+ * Frees are batched: one call_rcu per batch (see struct dax_alloc).
  * Context: any thread, inside an RCU read-side section too.  Takes the
  * allocator's lock.
  * Return: 0; -EINVAL when the block is not allocated (double free, wrong
@@ -722,24 +810,25 @@ static void deferred_release(struct rcu_head *head)
  */
 int dax_alloc_free_block(struct dax_alloc *a, uint64_t page, unsigned order)
 {
-	struct alloc_deferred *d;
 	uint64_t i = page >> order;
+	bool queue = false, queued;
 	int ret;
 
 	ret = check_block_args(a, page, order);
 	if (ret)
 		return ret;
-	d = malloc(sizeof(*d));
-	if (!d && urcu_memb_read_ongoing())
+	pthread_mutex_lock(&a->lock);
+	if (unlikely(!bit_test(a->orders[order].used, i))) {
+		pthread_mutex_unlock(&a->lock);
+		return not_allocated(a, page, order);
+	}
+	queued = batch_reserve(&a->open);
+	if (unlikely(!queued && urcu_memb_read_ongoing())) {
+		pthread_mutex_unlock(&a->lock);
 		return dax_fail(alloc_log(a), -ENOMEM,
 				"out of memory to queue the free of page "
 				"0x%llx inside an RCU read-side section",
 				(unsigned long long)page);
-	pthread_mutex_lock(&a->lock);
-	if (unlikely(!bit_test(a->orders[order].used, i))) {
-		pthread_mutex_unlock(&a->lock);
-		free(d);
-		return not_allocated(a, page, order);
 	}
 	unmark_used(a, i, order);
 	bit_set(a->orders[order].pending, i);
@@ -747,18 +836,26 @@ int dax_alloc_free_block(struct dax_alloc *a, uint64_t page, unsigned order)
 	a->used_pages -= order_pages(order);
 	a->pending_pages += order_pages(order);
 	a->nr_frees++;
+	if (likely(queued)) {
+		a->open.v[a->open.nr].page = page;
+		a->open.v[a->open.nr].order = order;
+		a->open.nr++;
+		if (!a->in_flight) {
+			struct alloc_batch t = a->closed;
+
+			a->closed = a->open;
+			a->open = t;
+			a->in_flight = queue = true;
+			a->nr_queued++;
+		}
+	}
 	pthread_mutex_unlock(&a->lock);
 
-	if (likely(d)) {
-		d->alloc = a;
-		d->page = page;
-		d->order = order;
-		atomic_fetch_add_explicit(&a->nr_inflight, 1,
-					  memory_order_relaxed);
-		dax_tsan_release(d);
-		dax_call_rcu(&d->rcu, deferred_release);
-	} else {
-		/* No memory for a callback: wait for the grace period here. */
+	if (queue) {
+		dax_tsan_release(&a->rcu);
+		dax_call_rcu(&a->rcu, batch_release);
+	} else if (unlikely(!queued)) {
+		/* No memory to queue it: wait for the grace period here. */
 		dax_rcu_synchronize();
 		pthread_mutex_lock(&a->lock);
 		bit_clear(a->orders[order].pending, i);

@@ -544,6 +544,11 @@ int dax_alloc_block(struct dax_alloc *alloc, unsigned order, unsigned flags,
 int dax_alloc_free_block(struct dax_alloc *alloc, uint64_t page,
 			 unsigned order);
 /*
+ * Wait until the blocks freed so far are free again (at most two grace
+ * periods); never inside an RCU read-side section.  Tests use it to settle.
+ */
+void dax_alloc_drain(struct dax_alloc *alloc);
+/*
  * Contiguous ranges of any length (the heap's extents): the smallest block
  * that holds @nr_pages, its tail freed at once.  dax_alloc_free_range()
  * frees any allocated pages, whole blocks or parts, with no grace period.

@@ -71,10 +71,10 @@ static void assert_same_state(const struct dax_alloc_stats *a,
 	cr_assert_arr_eq(a->nr_used, b->nr_used, sizeof(a->nr_used));
 }
 
-/* Wait until every free queued so far has passed its grace period. */
-static void settle(void)
+/* Wait until every free made so far has passed its grace period. */
+static void settle(struct dax_region *r)
 {
-	dax_rcu_barrier();
+	dax_alloc_drain(alloc_of(r));
 }
 
 /* ---- orders 0, 9, 18 ---------------------------------------------------- */
@@ -118,7 +118,7 @@ ParameterizedTest(struct order_case *c, alloc,
 	for (int i = 0; i < 2; i++)
 		cr_assert_eq(dax_free_pages(r, p[i], c->order), 0, "%s",
 			     dax_errormsg());
-	settle();
+	settle(r);
 	st = stats_of(r);
 	cr_assert_eq(st.free_pages, st.total_pages);
 	cr_assert_eq(st.nr_free[19], 1, "coalesced back to one 2 GiB block");
@@ -171,7 +171,7 @@ Test(alloc, any_order_up_to_the_region_size_works)
 			     k, dax_errormsg());
 		cr_assert_eq(p % (UINT64_C(1) << k), 0);
 		cr_assert_eq(dax_free_pages(r, p, k), 0);
-		settle();
+		settle(r);
 	}
 	cr_assert_eq(stats_of(r).nr_free[14], 1);
 	check(r);
@@ -269,7 +269,7 @@ Test(alloc, fragmentation_then_coalescing_back_to_the_full_region)
 	for (int i = 0; i < N; i++)
 		if (pages[i] % 2 == 0)
 			cr_assert_eq(dax_free_pages(r, pages[i], 0), 0);
-	settle();
+	settle(r);
 	st = stats_of(r);
 	cr_assert_eq(st.free_pages, N / 2);
 	cr_assert_eq(st.nr_free[0], N / 2);
@@ -281,7 +281,7 @@ Test(alloc, fragmentation_then_coalescing_back_to_the_full_region)
 	for (int i = 0; i < N; i++)
 		if (pages[i] % 2)
 			cr_assert_eq(dax_free_pages(r, pages[i], 0), 0);
-	settle();
+	settle(r);
 	st = stats_of(r);
 	cr_assert_eq(st.free_pages, N);
 	cr_assert_eq(st.nr_free[11], 1, "one 8 MiB block again");
@@ -324,7 +324,7 @@ Test(alloc, double_free_is_einval_and_changes_nothing)
 	assert_fails_with(dax_free_pages(r, p, 9), -EINVAL, "double free");
 	after = stats_of(r);
 	assert_same_state(&before, &after);
-	settle();
+	settle(r);
 	before = stats_of(r);
 	assert_fails_with(dax_free_pages(r, p, 9), -EINVAL,
 			  "is in a free block");
@@ -439,7 +439,7 @@ Test(alloc, a_freed_block_is_not_reused_before_a_grace_period)
 	assert_fails_with(dax_alloc_pages(r, 0, 0, &q), -ENOSPC,
 			  "2 MiB waiting for a grace period");
 	reader_stop(&rd);
-	settle();
+	settle(r);
 	st = stats_of(r);
 	cr_assert_eq(st.pending_pages, 0);
 	cr_assert_eq(st.free_pages, 512);
@@ -521,7 +521,7 @@ Test(alloc, a_poisoned_page_of_a_used_block_is_withdrawn_when_freed)
 	cr_assert_eq(st.used_pages, 512, "still the owner's until freed");
 	cr_assert_eq(st.poisoned_pages, 0);
 	cr_assert_eq(dax_free_pages(r, p, 9), 0);
-	settle();
+	settle(r);
 	st = stats_of(r);
 	cr_assert_eq(st.poisoned_pages, 1);
 	cr_assert_eq(st.free_pages, 1023);
@@ -546,7 +546,7 @@ Test(alloc, a_page_poisoned_during_the_grace_period_is_withdrawn)
 	cr_assert_eq(dax_free_pages(r, p, 1), 0);
 	cr_assert_eq(dax_alloc_poison(a, p), 0);
 	dax_rcu_read_unlock();
-	settle();
+	settle(r);
 	cr_assert_eq(stats_of(r).poisoned_pages, 1);
 	cr_assert_eq(stats_of(r).free_pages, 511);
 	check(r);
@@ -593,7 +593,7 @@ Test(alloc, a_killed_region_refuses_allocation_but_takes_blocks_back)
 	after = stats_of(r);
 	assert_same_state(&before, &after);
 	cr_assert_eq(dax_free_pages(r, p, 0), 0, "%s", dax_errormsg());
-	settle();
+	settle(r);
 	cr_assert_eq(stats_of(r).free_pages, 1024);
 	dax_region_close(&r);
 }
@@ -728,7 +728,7 @@ Test(alloc, threads_never_get_the_same_page_and_the_counts_balance)
 	for (int i = 0; i < CONC_THREADS; i++)
 		pthread_join(t[i], NULL);
 	cr_assert_eq(atomic_load(&c.errors), 0);
-	settle();
+	settle(c.r);
 	st = stats_of(c.r);
 	cr_assert_eq(st.free_pages, CONC_PAGES);
 	cr_assert_eq(st.used_pages + st.pending_pages, 0);

@@ -96,7 +96,7 @@ static bool settle_and_check(uint64_t bad_pages)
 {
 	struct dax_alloc_stats st;
 
-	dax_rcu_barrier();
+	dax_alloc_drain(alloc);
 	stress_check(atomic_load(&violations) == 0, "%d violations",
 		     atomic_load(&violations));
 	stress_check(dax_alloc_get_stats(region, &st) == 0, "stats");
