@@ -330,6 +330,7 @@ struct sleeper {
 	dax_cookie_t cookie;
 	int ret;
 	bool by_pfn;
+	_Atomic bool finished;
 	pthread_t th;
 };
 
@@ -341,6 +342,7 @@ static void *sleeper_fn(void *arg)
 		s->ret = dax_rmap_lock_pfn(rmap, s->index, &s->cookie);
 	else
 		s->ret = dax_lock_index(m, s->index, &s->cookie);
+	atomic_store(&s->finished, true);
 	return NULL;
 }
 
@@ -675,4 +677,54 @@ Test(lock, unlock_from_another_thread, .init = setup, .fini = teardown)
 	pthread_join(s.th, NULL);
 	cr_assert_eq(s.ret, 0);
 	cr_assert(!locked_at(3));
+}
+
+static uint64_t wakes(void)
+{
+	struct dax_waitq_stats st;
+
+	dax_waitq_get_stats(m->wq, &st);
+	return st.wakes;
+}
+
+Test(wakeup, an_unlock_wakes_exactly_one_waiter, .init = setup,
+     .fini = teardown, .timeout = 30)
+{
+	struct sleeper s[4];
+	dax_cookie_t c;
+	uint64_t base = sleeps(), w0;
+	int done;
+
+	install(m, 512, 9, 512);
+	dax_mapping_set_spin(m, 0);
+	cr_assert_eq(dax_lock_index(m, 512, &c), 0);
+	for (int i = 0; i < 4; i++)
+		start_sleeper(&s[i], 512 + 100 * i, false);
+	wait_sleepers(base, 4);
+	for (int round = 0; round < 4; round++) {
+		w0 = wakes();
+		cr_assert_eq(dax_unlock(m, c), 0, "%s", dax_errormsg());
+		/* exactly one sleeper takes it; the others sleep on */
+		c = 0;
+		for (int t = 0; t < 20000 && !c; t++) {
+			for (int i = 0; i < 4; i++)
+				if (atomic_load(&s[i].finished) &&
+				    s[i].ret == 0) {
+					pthread_join(s[i].th, NULL);
+					c = s[i].cookie;
+					s[i].ret = 1;	/* taken */
+				}
+			if (!c)
+				usleep(100);
+		}
+		cr_assert_neq(c, 0, "nobody got the lock");
+		usleep(5000);
+		cr_assert_eq(wakes() - w0, 1, "round %d woke %llu", round,
+			     (unsigned long long)(wakes() - w0));
+		done = 0;
+		for (int i = 0; i < 4; i++)
+			done += s[i].ret == 1;
+		cr_assert_eq(done, round + 1);
+	}
+	cr_assert_eq(dax_unlock(m, c), 0);
 }
