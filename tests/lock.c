@@ -688,7 +688,7 @@ static uint64_t wakes(void)
 }
 
 Test(wakeup, an_unlock_wakes_exactly_one_waiter, .init = setup,
-     .fini = teardown, .timeout = 30)
+     .fini = teardown)
 {
 	struct sleeper s[4];
 	dax_cookie_t c;
