@@ -26,21 +26,3 @@ expect_fail() {
 mod() {
 	echo "/lib/modules/$(uname -r)/kernel/$1"
 }
-# known_bug SIGNATURE WHY CMD...: CMD is known to fail in a way whose output
-# contains SIGNATURE (a bug outside this test, named by WHY).  That failure
-# is printed loudly as KNOWN-BUG and does not fail the boot; any other
-# failure does, and a pass says the workaround can go.
-known_bug() {
-	sig=$1 why=$2
-	shift 2
-	echo "+ $*"
-	out=$("$@" 2>&1); rc=$?
-	echo "$out"
-	if [ $rc -eq 0 ]; then
-		echo "KNOWN-BUG fixed? $* passed: drop the known_bug ($why)"
-	elif echo "$out" | grep -q -- "$sig"; then
-		echo "KNOWN-BUG: $* fails ($why)"
-	else
-		echo "FAILED($rc): $*"; fail=1
-	fi
-}
