@@ -56,6 +56,19 @@
  * 2 MiB and more are zeroed by punching a hole in the file instead: the
  * kernel hands out zeroed pages when they are next touched, so a first
  * touch is not paid twice (once by us, once by the kernel's own zeroing).
+ *
+ * What the layout work (pins, truncate) hooks into
+ * ------------------------------------------------
+ * A pin taken for a fault must be taken where the entry is known good: in
+ * fault_done() while the entry is locked, and in the fast path after the
+ * lock-free load, followed by a second load that must find the same entry
+ * (the get_user_pages_fast() pattern), else drop the pin and go slow.  A
+ * truncate must stop new faults in its range before it drains (the slow
+ * path is where a per-range "being truncated" check belongs, after
+ * dax_entry_grab(), as the kernel rechecks i_size under the entry lock),
+ * erase each entry under its lock, and hand real entries' blocks to
+ * dax_fault_free_blocks() (the built-in allocator's; an engine frees its
+ * own).  Until then dax_fault_release_blocks() is the teardown.
  */
 #include <fcntl.h>
 #include <stdatomic.h>
