@@ -7,7 +7,9 @@
  * rcu.h register a thread the first time it enters a read-side section or
  * queues a callback, and a pthread key destructor unregisters it when the
  * thread exits.  The fast path is one initial-exec TLS load and a
- * predictable branch.
+ * predictable branch.  Threads that liburcu already has registered (its
+ * call_rcu worker, or an application's own registered threads) are used as
+ * they are.
  */
 #include <pthread.h>
 
@@ -34,6 +36,17 @@ static void dax_rcu_make_key(void)
 
 void dax_rcu_register_slow(void)
 {
+	/*
+	 * A thread that liburcu already knows (liburcu's own call_rcu worker
+	 * running a libdax callback, or an application that registers its
+	 * threads itself) must not be registered twice: liburcu asserts on
+	 * it.  Such a thread stays registered by whoever registered it, so
+	 * the exit destructor is armed only for a registration made here.
+	 */
+	if (URCU_TLS(urcu_memb_reader).registered) {
+		dax_rcu_thread_registered = true;
+		return;
+	}
 	pthread_once(&dax_rcu_key_once, dax_rcu_make_key);
 	urcu_memb_register_thread();
 	dax_rcu_thread_registered = true;
