@@ -118,10 +118,11 @@
  *    advantage, registration on first use, libdax gets from its TLS flag;
  *    memb keeps the reader state in the TLS block itself (bp reaches it
  *    through a pointer to its registry), and it is liburcu's default.
- *  - call_rcu latency (20-50 ms) is the call_rcu thread's batching, the
- *    same in every flavor: so unlinked nodes wait in batches, one callback
- *    per batch, and an allocation that finds the cache empty grows a new
- *    chunk instead of waiting for a batch.
+ *  - call_rcu latency (20-50 ms: the worker thread's wake-up and its own
+ *    grace period) comes from the call_rcu machinery every flavor shares,
+ *    so unlinked nodes wait in batches, one callback per batch, and an
+ *    allocation that finds the cache empty grows a new chunk instead of
+ *    waiting for a batch.
  */
 #include <pthread.h>
 #include <stdatomic.h>
