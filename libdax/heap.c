@@ -170,7 +170,7 @@ static void heap_account(struct dax_heap *h, int64_t bytes, int extents)
 					     memory_order_relaxed);
 
 	atomic_fetch_add(&h->nr_extents, (uint64_t)(int64_t)extents);
-	while (bytes > 0 && now > peak &&
+	while (now > peak &&
 	       !atomic_compare_exchange_weak(&h->peak_bytes, &peak, now))
 		;
 }
@@ -182,8 +182,7 @@ static void *heap_extent_alloc(extent_hooks_t *hooks, void *new_addr,
 	struct dax_heap *h = heap_of(hooks);
 	uint64_t nr = size / DAX_PAGE_SIZE, align_pages, page, extra = 0;
 	unsigned align_order = 0;
-	uintptr_t addr;
-	int ret;
+	uint64_t held;
 
 	if (new_addr || !size || size % DAX_PAGE_SIZE)
 		return NULL;	/* no placement at a given address */
@@ -196,15 +195,23 @@ static void *heap_extent_alloc(extent_hooks_t *hooks, void *new_addr,
 		align_order = (unsigned)__builtin_ctzll(align_pages);
 	else
 		extra = align_pages - 1;	/* trim to alignment below */
-	if (h->limit && atomic_load(&h->region_bytes) + size > h->limit)
-		return NULL;
+	/*
+	 * Count the bytes first, so that racing threads cannot overshoot the
+	 * limit together; given back if the allocation fails.
+	 */
+	held = atomic_fetch_add(&h->region_bytes, size);
+	if (h->limit && held + size > h->limit)
+		goto unreserve;
 	if (dax_region_enter(h->region))
-		return NULL;	/* killed: the heap takes nothing new */
-	ret = dax_alloc_range(h->alloc, nr + extra, align_order, &page);
-	if (!ret && extra) {
+		goto unreserve;		/* killed: the heap takes nothing new */
+	if (dax_alloc_range(h->alloc, nr + extra, align_order, &page)) {
+		dax_region_exit(h->region);
+		goto unreserve;
+	}
+	if (extra) {
 		uint64_t first = page;
+		uintptr_t addr = h->base + page * DAX_PAGE_SIZE;
 
-		addr = h->base + page * DAX_PAGE_SIZE;
 		page += ((alignment - addr % alignment) % alignment) /
 			DAX_PAGE_SIZE;
 		if (page > first)
@@ -214,9 +221,7 @@ static void *heap_extent_alloc(extent_hooks_t *hooks, void *new_addr,
 					     first + nr + extra - page - nr);
 	}
 	dax_region_exit(h->region);
-	if (ret)
-		return NULL;
-	heap_account(h, (int64_t)size, 1);
+	heap_account(h, 0, 1);	/* the bytes were reserved above */
 	atomic_fetch_add_explicit(&h->asked_bytes, size, memory_order_relaxed);
 	atomic_fetch_add_explicit(&h->pow2_bytes,
 				  DAX_PAGE_SIZE << dax_order_for_pages(nr),
@@ -224,6 +229,10 @@ static void *heap_extent_alloc(extent_hooks_t *hooks, void *new_addr,
 	*zero = false;
 	*commit = true;
 	return (void *)(h->base + page * DAX_PAGE_SIZE);
+
+unreserve:
+	atomic_fetch_sub(&h->region_bytes, size);
+	return NULL;
 }
 
 static void heap_extent_release(struct dax_heap *h, void *addr, size_t size)

@@ -560,3 +560,31 @@ Test(heap, two_heaps_taking_turns_on_one_region_stay_consistent)
 	check(r);
 	dax_region_close(&r);
 }
+
+static void *fill_until_full(void *heap)
+{
+	while (dax_heap_malloc(heap, 300 << 10))
+		;
+	return NULL;
+}
+
+Test(heap, threads_racing_for_the_last_bytes_do_not_overshoot_the_limit)
+{
+	struct dax_region *r = open_region(256 * MiB);
+	struct dax_heap *h = make_heap(r, 16 * MiB, true);
+	struct dax_heap_stats st;
+	pthread_t t[4];
+
+	for (int i = 0; i < 4; i++)
+		cr_assert_eq(pthread_create(&t[i], NULL, fill_until_full, h),
+			     0);
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	cr_assert_eq(dax_heap_get_stats(h, &st), 0);
+	cr_assert_leq(st.peak_region_bytes, 16 * MiB, "peak %llu",
+		      (unsigned long long)st.peak_region_bytes);
+	cr_assert_gt(st.allocated_bytes, 8 * MiB);
+	cr_assert_eq(dax_heap_destroy(&h), 0);
+	cr_assert_eq(free_pages(r), 65536);
+	dax_region_close(&r);
+}
