@@ -528,6 +528,7 @@ static int fault_at(struct fault *f, unsigned order)
 	uint64_t v, pages;
 	int ret;
 
+again:
 	for (;;) {
 		v = dax_tree_load(m->tree, f->index);
 		if (!v || (is_write(f) && dax_entry_is_zero(v)))
@@ -572,6 +573,13 @@ static int fault_at(struct fault *f, unsigned order)
 		return fault_done(f, &le, 0);	/* someone filled it */
 
 	/* A placeholder of ours, or a ZERO entry to write over. */
+	if (unlikely(dax_layout_fill_blocked(m, f->index))) {
+		/* layout.c: a truncate or hole punch is erasing this range
+		 * (its pins drained): fill nothing until it is done. */
+		dax_entry_put(m, &le);
+		dax_layout_fill_wait(m, f->index);
+		goto again;
+	}
 	pages = mapping_pages(m);
 	if (f->index >= pages) {
 		dax_entry_put(m, &le);
@@ -779,8 +787,24 @@ int dax_fault_release_blocks(struct dax_mapping *m)
 			ret = dax_fail(NULL, -EBUSY,
 				       "the entry at 0x%llx is locked: left "
 				       "in place", (unsigned long long)first);
-		} else if (dax_tree_erase(m->tree, first) == v) {
-			if (dax_entry_is_real(v)) {
+		} else {
+			uint64_t cur = 0;
+
+			/*
+			 * Erase only the unlocked word seen above: a thread
+			 * that locked the entry since then keeps it (a plain
+			 * erase would remove a locked entry, stranding its
+			 * waiters and leaking its blocks).  A lost race is
+			 * reported like a locked entry.
+			 */
+			if (dax_tree_cmpxchg(m->tree, first, v, 0, &cur) ||
+			    cur != v) {
+				ret = dax_fail(NULL, -EBUSY,
+					       "the entry at 0x%llx changed "
+					       "under the release: left in "
+					       "place",
+					       (unsigned long long)first);
+			} else if (dax_entry_is_real(v)) {
 				dax_rmap_remove_range(m->rmap, dax_entry_pfn(v),
 						      order, m->id);
 				err = dax_fault_free_blocks(m, v);
