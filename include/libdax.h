@@ -480,6 +480,38 @@ int dax_heap_get_stats(struct dax_heap *heap, struct dax_heap_stats *stats);
 
 /* ---- pins, leases, layout changes, async I/O --------------------------------- */
 
+/*
+ * Pins keep the blocks under a range from being freed or reused; leases are
+ * long-lived claims that a layout change breaks (lease_break op) and revokes
+ * after the break time.  Truncate, hole punch and break-layouts drain every
+ * pin of the mapping and break overlapping leases first: see dax_pin_range(3).
+ */
+struct dax_pin;
+
+enum dax_pin_flag {
+	DAX_PIN_NOWAIT = 1 << 0,	/* fail -EAGAIN instead of waiting */
+};
+
+enum dax_lease_flag {
+	DAX_LEASE_UNBREAKABLE = 1 << 0,	/* layout changes fail -ETXTBSY */
+	DAX_LEASE_NOWAIT = 1 << 1,	/* fail -EAGAIN instead of waiting */
+};
+
+int dax_pin_range(struct dax_mapping *mapping, uint64_t start, uint64_t last,
+		  unsigned flags, struct dax_pin **pin);
+int dax_unpin(struct dax_pin **pin);
+int dax_lease_take(struct dax_mapping *mapping, uint64_t start, uint64_t last,
+		   unsigned flags, struct dax_lease **lease);
+int dax_lease_release(struct dax_lease **lease);
+bool dax_lease_is_revoked(const struct dax_lease *lease);
+int dax_mapping_set_layout_times(struct dax_mapping *mapping, int break_ms,
+				 int drain_ms);
+int dax_break_layouts(struct dax_mapping *mapping, uint64_t start,
+		      uint64_t last, int timeout_ms);
+int dax_truncate(struct dax_mapping *mapping, uint64_t new_size);
+int dax_punch_hole(struct dax_mapping *mapping, uint64_t offset,
+		   uint64_t len);
+
 /* ---- writeback, memory failure ----------------------------------------------- */
 
 #ifdef __cplusplus

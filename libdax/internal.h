@@ -337,6 +337,8 @@ struct dax_mapping {
 	 * region's base address, cached by the first fault that locks */
 	struct dax_fault_stats fault_stats;
 	char *fault_base;
+	/* layout.c's pins, leases and drain state, made on first use */
+	struct dax_layout *_Atomic layout;
 };
 
 /* A mapping on a standalone reverse map (tests; dax_mapping_new() uses the
@@ -599,5 +601,19 @@ int dax_fault_free_blocks(struct dax_mapping *mapping, uint64_t entry);
  * Return: 0, or -EBUSY when a locked entry was found (left in place).
  */
 int dax_fault_release_blocks(struct dax_mapping *mapping);
+
+/* ---- layout.c: pins, leases, break layouts, truncate ------------------------ */
+
+struct dax_layout;
+
+/* Free a mapping's layout state (mapping.c's free callback). */
+void dax_layout_free(struct dax_layout *layout);
+/*
+ * The fault path's hook: must a fill of @index wait because a truncate or
+ * hole punch is erasing it?  Call with the entry locked; if true, unlock it,
+ * dax_layout_fill_wait() and start over.
+ */
+bool dax_layout_fill_blocked(struct dax_mapping *mapping, uint64_t index);
+void dax_layout_fill_wait(struct dax_mapping *mapping, uint64_t index);
 
 #endif /* LIBDAX_INTERNAL_H */

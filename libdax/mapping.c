@@ -167,6 +167,7 @@ static void mapping_free_cb(struct rcu_head *head)
 	(void)atomic_load_explicit(&m->refs, memory_order_acquire);
 	dax_tsan_acquire(&m->tsan_readers);
 	dax_range_locks_free(m);
+	dax_layout_free(m->layout);
 	pthread_mutex_destroy(&m->range_lock);
 	free(m);
 }

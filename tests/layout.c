@@ -1,0 +1,422 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Pins, leases, break-layouts, truncate and hole punch (libdax/layout.c):
+ * pins refused or made to wait while a drain of their range runs, late pins
+ * outside it, readers holding pointers across a truncate, leases broken
+ * cooperatively, ignored (revoked after the break time) or unbreakable,
+ * a timed-out truncate that changes nothing, a 2 MiB entry split by a
+ * truncate, hole punch.  Regions are memfds with the built-in allocator.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
+
+#include "helpers.h"
+#include "libdax/internal.h"
+
+#define MiB (UINT64_C(1) << 20)
+#define PAGE 4096
+
+static struct dax_region *r;
+static struct dax_mapping *m;
+static struct dax_lease *held_lease;
+static _Atomic int breaks;
+static bool cooperative;
+
+static int on_lease_break(struct dax_mapping *mapping, void *priv,
+			  struct dax_lease *lease, uint64_t start,
+			  uint64_t last)
+{
+	atomic_fetch_add(&breaks, 1);
+	if (cooperative && lease == held_lease)
+		dax_lease_release(&held_lease);
+	return 0;
+}
+
+static const struct dax_mapping_ops ops = { .lease_break = on_lease_break };
+
+static void setup(void)
+{
+	struct dax_region_opts *o;
+
+	cr_assert_eq(dax_region_opts_new(&o), 0);
+	cr_assert_eq(dax_region_opts_set_size(o, 64 * MiB), 0);
+	cr_assert_eq(dax_region_open("memfd:layout-test", o, &r), 0, "%s",
+		     dax_errormsg());
+	dax_region_opts_delete(&o);
+	cr_assert_eq(dax_mapping_new(r, &ops, NULL, 16 * MiB, &m), 0, "%s",
+		     dax_errormsg());
+	atomic_store(&breaks, 0);
+	cooperative = false;
+	held_lease = NULL;
+}
+
+static void teardown(void)
+{
+	dax_lease_release(&held_lease);
+	if (m) {
+		dax_fault_release_blocks(m);
+		dax_mapping_put(&m);
+	}
+	if (r)
+		cr_assert_eq(dax_region_close(&r), 0, "%s", dax_errormsg());
+	dax_rcu_barrier();
+}
+
+static struct dax_alloc_stats alloc_stats(void)
+{
+	struct dax_alloc_stats st;
+
+	cr_assert_eq(dax_alloc_get_stats(r, &st), 0, "%s", dax_errormsg());
+	return st;
+}
+
+static void settle(void)
+{
+	for (int i = 0; i < 100 && alloc_stats().pending_pages; i++)
+		dax_rcu_barrier();
+}
+
+static void *write_page(uint64_t index, unsigned flags, int byte)
+{
+	struct dax_fault_ext ext;
+	int ret = dax_fault(m, index, DAX_FAULT_WRITE | flags, &ext);
+
+	cr_assert_eq(ret, 0, "fault %llu: %s", (unsigned long long)index,
+		     dax_errormsg());
+	memset(ext.addr, byte, PAGE);
+	return ext.addr;
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+/* ---- pins ------------------------------------------------------------------- */
+
+Test(layout, pin_and_unpin_with_bad_arguments_refused, .init = setup,
+     .fini = teardown)
+{
+	struct dax_pin *p = (void *)1;
+
+	assert_fails_with(dax_pin_range(NULL, 0, 0, 0, &p), -EINVAL, "NULL");
+	cr_assert_null(p);
+	assert_fails_with(dax_pin_range(m, 5, 4, 0, &p), -EINVAL, "range");
+	assert_fails_with(dax_pin_range(m, 0, 0, 0x80, &p), -EINVAL, "flags");
+	cr_assert_eq(dax_pin_range(m, 0, 10, 0, &p), 0, "%s", dax_errormsg());
+	cr_assert_not_null(p);
+	cr_assert_eq(dax_unpin(&p), 0);
+	cr_assert_null(p);
+	cr_assert_eq(dax_unpin(&p), 0);
+	cr_assert_eq(dax_unpin(NULL), 0);
+}
+
+struct breaker {
+	uint64_t start, last;
+	int timeout_ms;
+	int ret;
+	_Atomic bool done;
+};
+
+static void *break_thread(void *arg)
+{
+	struct breaker *b = arg;
+
+	b->ret = dax_break_layouts(m, b->start, b->last, b->timeout_ms);
+	atomic_store(&b->done, true);
+	return NULL;
+}
+
+/* Wait until a drain of [start, last] is running (a NOWAIT pin fails). */
+static void wait_draining(uint64_t index)
+{
+	struct dax_pin *p;
+
+	for (int i = 0; i < 5000; i++) {
+		int ret = dax_pin_range(m, index, index, DAX_PIN_NOWAIT, &p);
+
+		if (ret == -EAGAIN)
+			return;
+		cr_assert_eq(ret, 0);
+		dax_unpin(&p);
+		sleep_ms(1);
+	}
+	cr_assert_fail("the drain never started");
+}
+
+Test(layout, pin_in_a_draining_range_fails_with_nowait_outside_goes_in,
+     .init = setup, .fini = teardown)
+{
+	struct dax_pin *old, *late, *p;
+	struct breaker b = { .start = 100, .last = 200, .timeout_ms = -1 };
+	pthread_t t;
+
+	cr_assert_eq(dax_pin_range(m, 150, 160, 0, &old), 0);
+	cr_assert_eq(pthread_create(&t, NULL, break_thread, &b), 0);
+	wait_draining(150);
+	assert_fails_with(dax_pin_range(m, 200, 300, DAX_PIN_NOWAIT, &p),
+			  -EAGAIN, "draining");
+	cr_assert_null(p);
+	/* outside the range: goes in, and this drain does not wait for it */
+	cr_assert_eq(dax_pin_range(m, 0, 99, DAX_PIN_NOWAIT, &late), 0);
+	cr_assert_not(atomic_load(&b.done), "drained with a pin held");
+	dax_unpin(&old);
+	pthread_join(t, NULL);
+	cr_assert_eq(b.ret, 0, "%s", strerror(-b.ret));
+	/* the next drain waits for it: it existed when that one began */
+	assert_fails_with(dax_break_layouts(m, 100, 200, 30), -ETIMEDOUT,
+			  "pin");
+	dax_unpin(&late);
+	cr_assert_eq(dax_break_layouts(m, 100, 200, 1000), 0);
+}
+
+struct pinner {
+	uint64_t index;
+	int ret;
+	_Atomic bool done;
+	struct dax_pin *pin;
+};
+
+static void *pin_thread(void *arg)
+{
+	struct pinner *p = arg;
+
+	p->ret = dax_pin_range(m, p->index, p->index, 0, &p->pin);
+	atomic_store(&p->done, true);
+	return NULL;
+}
+
+Test(layout, pin_in_a_draining_range_waits_for_the_drain, .init = setup,
+     .fini = teardown)
+{
+	struct dax_pin *old;
+	struct breaker b = { .start = 0, .last = 50, .timeout_ms = -1 };
+	struct pinner pn = { .index = 10 };
+	pthread_t t, tp;
+
+	cr_assert_eq(dax_pin_range(m, 0, 0, 0, &old), 0);
+	cr_assert_eq(pthread_create(&t, NULL, break_thread, &b), 0);
+	wait_draining(10);
+	cr_assert_eq(pthread_create(&tp, NULL, pin_thread, &pn), 0);
+	sleep_ms(50);
+	cr_assert_not(atomic_load(&pn.done), "a pin slipped into a drain");
+	dax_unpin(&old);
+	pthread_join(t, NULL);
+	pthread_join(tp, NULL);
+	cr_assert_eq(b.ret, 0);
+	cr_assert_eq(pn.ret, 0);
+	dax_unpin(&pn.pin);
+}
+
+/* ---- truncate with readers -------------------------------------------------- */
+
+struct reader {
+	_Atomic bool pinned, release;
+	uint64_t sum;
+};
+
+static void *reader_thread(void *arg)
+{
+	struct reader *rd = arg;
+	struct dax_fault_ext ext;
+	struct dax_pin *p;
+
+	cr_assert_eq(dax_pin_range(m, 0, 7, 0, &p), 0);
+	cr_assert_eq(dax_fault(m, 5, 0, &ext), 0);
+	atomic_store(&rd->pinned, true);
+	while (!atomic_load(&rd->release))
+		sleep_ms(1);
+	/* still our block: truncate waits for the unpin before freeing */
+	for (size_t i = 0; i < PAGE; i++)
+		rd->sum += ((unsigned char *)ext.addr)[i];
+	dax_unpin(&p);
+	return NULL;
+}
+
+struct truncator {
+	uint64_t size;
+	int ret;
+	_Atomic bool done;
+};
+
+static void *truncate_thread(void *arg)
+{
+	struct truncator *tr = arg;
+
+	tr->ret = dax_truncate(m, tr->size);
+	atomic_store(&tr->done, true);
+	return NULL;
+}
+
+Test(layout, truncate_waits_for_a_reader_holding_a_pointer, .init = setup,
+     .fini = teardown)
+{
+	struct reader rd = { 0 };
+	struct truncator tr = { .size = 0 };
+	struct dax_fault_ext ext;
+	pthread_t t1, t2;
+
+	for (uint64_t i = 0; i < 8; i++)
+		write_page(i, 0, 1);
+	cr_assert_eq(pthread_create(&t1, NULL, reader_thread, &rd), 0);
+	while (!atomic_load(&rd.pinned))
+		sleep_ms(1);
+	cr_assert_eq(pthread_create(&t2, NULL, truncate_thread, &tr), 0);
+	sleep_ms(50);
+	cr_assert_not(atomic_load(&tr.done), "truncate did not wait");
+	cr_assert_eq(dax_mapping_get_size(m), 16 * MiB);
+	atomic_store(&rd.release, true);
+	pthread_join(t1, NULL);
+	pthread_join(t2, NULL);
+	cr_assert_eq(tr.ret, 0, "%s", strerror(-tr.ret));
+	cr_assert_eq(rd.sum, PAGE, "the reader saw other data");
+	cr_assert_eq(dax_mapping_get_size(m), 0);
+	cr_assert_eq(dax_mapping_get_nr_entries(m), 0);
+	cr_assert_eq(dax_fault(m, 0, 0, &ext), -ENXIO);
+	settle();
+	cr_assert_eq(alloc_stats().used_pages, 0);
+}
+
+Test(layout, truncate_timing_out_leaves_everything_in_place, .init = setup,
+     .fini = teardown)
+{
+	struct dax_pin *p;
+	struct dax_alloc_stats before, after;
+	uint64_t entries;
+
+	for (uint64_t i = 0; i < 16; i++)
+		write_page(i, 0, (int)i);
+	write_page(512, DAX_FAULT_SIZE_2M, 7);
+	entries = dax_mapping_get_nr_entries(m);
+	before = alloc_stats();
+	cr_assert_eq(dax_mapping_set_layout_times(m, -1, 30), 0);
+	cr_assert_eq(dax_pin_range(m, 3, 3, 0, &p), 0);
+	assert_fails_with(dax_truncate(m, 4 * PAGE), -ETIMEDOUT, "pin");
+	assert_fails_with(dax_punch_hole(m, 0, 4 * MiB), -ETIMEDOUT, "pin");
+	after = alloc_stats();
+	cr_assert_eq(dax_mapping_get_size(m), 16 * MiB);
+	cr_assert_eq(dax_mapping_get_nr_entries(m), entries);
+	cr_assert_eq(after.used_pages, before.used_pages);
+	cr_assert_eq(after.pending_pages, 0);
+	for (uint64_t i = 0; i < 16; i++) {
+		struct dax_fault_ext ext;
+
+		cr_assert_eq(dax_fault(m, i, 0, &ext), 0);
+		cr_assert_eq(((unsigned char *)ext.addr)[100], i);
+	}
+	dax_unpin(&p);
+	cr_assert_eq(dax_truncate(m, 4 * PAGE), 0, "%s", dax_errormsg());
+	cr_assert_eq(dax_mapping_get_nr_entries(m), 4);
+}
+
+Test(layout, truncate_splits_a_straddling_2m_entry, .init = setup,
+     .fini = teardown)
+{
+	struct dax_fault_ext ext;
+	uint64_t keep = 259;	/* pages below the new end */
+	unsigned char *base;
+
+	cr_assert_eq(dax_fault(m, 0, DAX_FAULT_WRITE | DAX_FAULT_SIZE_2M, &ext),
+		     0);
+	cr_assert_eq(ext.order, 9);
+	base = ext.entry_addr;
+	for (uint64_t i = 0; i < 512; i++)
+		memset(base + i * PAGE, (int)(i & 0xff) | 1, PAGE);
+	settle();
+	cr_assert_eq(alloc_stats().used_pages, 512);
+	cr_assert_eq(dax_truncate(m, keep * PAGE - 100), 0, "%s",
+		     dax_errormsg());
+	cr_assert_eq(dax_mapping_get_nr_entries(m), keep);
+	for (uint64_t i = 0; i < keep; i++) {
+		cr_assert_eq(dax_fault(m, i, 0, &ext), 0);
+		cr_assert_eq(ext.order, 0);
+		cr_assert_eq(((unsigned char *)ext.addr)[7],
+			     (unsigned char)((i & 0xff) | 1));
+	}
+	cr_assert_eq(dax_fault(m, keep, 0, &ext), -ENXIO);
+	settle();
+	cr_assert_eq(alloc_stats().used_pages, keep);
+}
+
+Test(layout, punch_hole_removes_a_range_and_keeps_the_size, .init = setup,
+     .fini = teardown)
+{
+	struct dax_fault_ext ext;
+
+	for (uint64_t i = 0; i < 10; i++)
+		write_page(i, 0, 9);
+	cr_assert_eq(dax_punch_hole(m, 2 * PAGE, 3 * PAGE), 0, "%s",
+		     dax_errormsg());
+	cr_assert_eq(dax_mapping_get_size(m), 16 * MiB);
+	cr_assert_eq(dax_mapping_get_nr_entries(m), 7);
+	cr_assert_eq(dax_fault(m, 3, 0, &ext), 0);
+	cr_assert(ext.flags & DAX_FAULT_EXT_ZERO);
+	cr_assert_eq(dax_fault(m, 5, 0, &ext), 0);
+	cr_assert_eq(((unsigned char *)ext.addr)[0], 9);
+	assert_fails_with(dax_punch_hole(m, 100, PAGE), -EINVAL, "4096");
+	settle();
+	cr_assert_eq(alloc_stats().used_pages, 7);
+}
+
+/* ---- leases ------------------------------------------------------------------- */
+
+Test(layout, cooperative_lease_is_released_on_break, .init = setup,
+     .fini = teardown)
+{
+	cooperative = true;
+	cr_assert_eq(dax_lease_take(m, 0, 100, 0, &held_lease), 0);
+	write_page(50, 0, 1);
+	cr_assert_eq(dax_truncate(m, 10 * PAGE), 0, "%s", dax_errormsg());
+	cr_assert_eq(atomic_load(&breaks), 1);
+	cr_assert_null(held_lease);
+	cr_assert_eq(dax_mapping_get_size(m), 10 * PAGE);
+}
+
+Test(layout, ignored_lease_is_revoked_after_the_break_time, .init = setup,
+     .fini = teardown)
+{
+	cr_assert_eq(dax_mapping_set_layout_times(m, 20, -1), 0);
+	cr_assert_eq(dax_lease_take(m, 0, 100, 0, &held_lease), 0);
+	cr_assert_not(dax_lease_is_revoked(held_lease));
+	cr_assert_eq(dax_break_layouts(m, 50, 60, 5000), 0, "%s",
+		     dax_errormsg());
+	cr_assert_eq(atomic_load(&breaks), 1);
+	cr_assert(dax_lease_is_revoked(held_lease));
+	/* a second change does not see it any more */
+	cr_assert_eq(dax_break_layouts(m, 0, 100, 0), 0);
+	cr_assert_eq(atomic_load(&breaks), 1);
+	cr_assert_eq(dax_lease_release(&held_lease), 0);
+}
+
+Test(layout, lease_outlasting_the_timeout_fails_with_etimedout,
+     .init = setup, .fini = teardown)
+{
+	cr_assert_eq(dax_lease_take(m, 0, 100, 0, &held_lease), 0);
+	assert_fails_with(dax_break_layouts(m, 0, 0, 20), -ETIMEDOUT,
+			  "lease");
+	cr_assert_not(dax_lease_is_revoked(held_lease));
+}
+
+Test(layout, unbreakable_lease_fails_layout_changes_with_etxtbsy,
+     .init = setup, .fini = teardown)
+{
+	struct dax_lease *other;
+
+	cr_assert_eq(dax_lease_take(m, 10, 20, DAX_LEASE_UNBREAKABLE,
+				    &held_lease), 0);
+	cr_assert_eq(dax_lease_take(m, 30, 40, 0, &other), 0);
+	write_page(15, 0, 3);
+	assert_fails_with(dax_truncate(m, PAGE), -ETXTBSY, "unbreakable");
+	assert_fails_with(dax_break_layouts(m, 0, 100, -1), -ETXTBSY,
+			  "unbreakable");
+	cr_assert_eq(atomic_load(&breaks), 0, "a lease was broken");
+	cr_assert_eq(dax_mapping_get_size(m), 16 * MiB);
+	cr_assert_eq(dax_mapping_get_nr_entries(m), 1);
+	/* outside it: fine */
+	cooperative = false;
+	cr_assert_eq(dax_punch_hole(m, 50 * PAGE, PAGE), 0);
+	dax_lease_release(&other);
+}
