@@ -681,7 +681,12 @@ static void run_threads(void *(*worker)(void *), void *d, const uint64_t *q,
 	pthread_t th[3];
 	int nr = run == T_R2W1 ? 3 : 2;
 	uint64_t rops = 0;
-	struct timespec ts = { 0, (long)(thread_secs * 1e9) };
+	/* tv_nsec must stay below 1e9: nanosleep() refuses 1.0 s as
+	 * { 0, 1000000000 } with EINVAL and returns at once */
+	struct timespec ts = {
+		(time_t)thread_secs,
+		(long)((thread_secs - (time_t)thread_secs) * 1e9)
+	};
 	double t0;
 
 	atomic_init(&sh.stop, false);
@@ -695,7 +700,8 @@ static void run_threads(void *(*worker)(void *), void *d, const uint64_t *q,
 	t0 = now();
 	for (int i = 0; i < nr; i++)
 		pthread_create(&th[i], NULL, worker, &a[i]);
-	nanosleep(&ts, NULL);
+	while (nanosleep(&ts, &ts))
+		;
 	atomic_store(&sh.stop, true);
 	for (int i = 0; i < nr; i++)
 		pthread_join(th[i], NULL);
