@@ -514,6 +514,37 @@ int dax_punch_hole(struct dax_mapping *mapping, uint64_t offset,
 
 /* ---- writeback, memory failure ----------------------------------------------- */
 
+/*
+ * Writeback: a write fault marks its entry dirty; dax_writeback() makes the
+ * dirty entries of a range durable through libpmem2 and clears their marks
+ * (the msync of DAX).  Entries dirtied while it runs stay dirty.
+ */
+enum dax_granularity {
+	DAX_GRANULARITY_BYTE = 0,	/* eADR: stores are durable when seen */
+	DAX_GRANULARITY_CACHE_LINE = 1,	/* ADR: cache lines must be flushed */
+	DAX_GRANULARITY_PAGE = 2,	/* page cache: pages must be synced */
+};
+
+int dax_writeback(struct dax_mapping *mapping, uint64_t start, uint64_t last);
+int dax_region_get_granularity(const struct dax_region *region,
+			       enum dax_granularity *granularity);
+
+/*
+ * Memory failure: a poisoned page is reported to the mapping that owns it
+ * (ops->notify_failure, entry locked) and never handed out again.
+ */
+enum dax_mf_flag {
+	DAX_MF_ACTION_REQUIRED = 1 << 0, /* a consumer touched the page */
+};
+
+int dax_memory_failure(struct dax_region *region, uint64_t pfn,
+		       unsigned flags);
+int dax_region_get_badblocks(struct dax_region *region, uint64_t *pages,
+			     uint64_t max, uint64_t *nr);
+/* Emulated regions: a bad range, as a device would report it. */
+int dax_region_inject_badblocks(struct dax_region *region, uint64_t offset,
+				uint64_t len);
+
 #ifdef __cplusplus
 }
 #endif

@@ -78,6 +78,7 @@ enum dax_region_slot {
 	DAX_REGION_SLOT_RMAP,	/* mapping.c: region page -> owning mapping */
 	DAX_REGION_SLOT_ALLOC,	/* alloc.c: the block allocator */
 	DAX_REGION_SLOT_FAULT,	/* fault.c: the zero area, zeroing method */
+	DAX_REGION_SLOT_MEMFAIL, /* poison.c: bad pages, emulated sysfs side */
 	DAX_REGION_NR_SLOTS,
 };
 
@@ -615,5 +616,31 @@ void dax_layout_free(struct dax_layout *layout);
  */
 bool dax_layout_fill_blocked(struct dax_mapping *mapping, uint64_t index);
 void dax_layout_fill_wait(struct dax_mapping *mapping, uint64_t index);
+
+/* ---- poison.c, writeback.c: memory failure, bad blocks, writeback ----------- */
+
+/*
+ * A region's memory-failure state, in its DAX_REGION_SLOT_MEMFAIL slot,
+ * made on first use (poison.c).  @bad is sorted and holds each bad region
+ * page once; @lock guards every field.
+ */
+struct dax_memfail {
+	pthread_mutex_t lock;
+	uint64_t *bad;
+	uint64_t nr_bad, cap;
+	uint64_t usc;			/* emulated unsafe-shutdown count */
+	bool deep_flush;		/* emulated deep_flush capability */
+	/* tests: called for each range dax_writeback() flushes */
+	void (*flush_hook)(void *priv, uint64_t pfn, uint64_t nr_pages);
+	void *flush_hook_priv;
+};
+
+/* The region's state, made on first use; NULL (with a message) on ENOMEM. */
+struct dax_memfail *dax_memfail_get(struct dax_region *region);
+/* Tests: watch what dax_writeback() flushes on @region (NULL: stop). */
+int dax_writeback_set_flush_hook(struct dax_region *region,
+				 void (*fn)(void *priv, uint64_t pfn,
+					    uint64_t nr_pages),
+				 void *priv);
 
 #endif /* LIBDAX_INTERNAL_H */
