@@ -573,7 +573,9 @@ again:
 		return fault_done(f, &le, 0);	/* someone filled it */
 
 	/* A placeholder of ours, or a ZERO entry to write over. */
-	if (unlikely(dax_layout_fill_blocked(m, f->index))) {
+	if (unlikely(dax_layout_fill_blocked(m, le.first,
+					     le.first + dax_entry_nr_pages(
+							le.entry) - 1))) {
 		/* layout.c: a truncate or hole punch is erasing this range
 		 * (its pins drained): fill nothing until it is done. */
 		dax_entry_put(m, &le);

@@ -610,11 +610,12 @@ struct dax_layout;
 /* Free a mapping's layout state (mapping.c's free callback). */
 void dax_layout_free(struct dax_layout *layout);
 /*
- * The fault path's hook: must a fill of @index wait because a truncate or
- * hole punch is erasing it?  Call with the entry locked; if true, unlock it,
+ * The fault path's hook: must a fill of the entry [@first, @last] wait
+ * because a truncate or hole punch is erasing part of it?  Call with the entry locked; if true, unlock it,
  * dax_layout_fill_wait() and start over.
  */
-bool dax_layout_fill_blocked(struct dax_mapping *mapping, uint64_t index);
+bool dax_layout_fill_blocked(struct dax_mapping *mapping, uint64_t first,
+			     uint64_t last);
 void dax_layout_fill_wait(struct dax_mapping *mapping, uint64_t index);
 
 /* ---- poison.c, writeback.c: memory failure, bad blocks, writeback ----------- */

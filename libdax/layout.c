@@ -765,11 +765,13 @@ DAX_EXPORT int dax_break_layouts(struct dax_mapping *mapping, uint64_t start,
 }
 
 /*
- * The fault path's hook: must a fill at @index wait (a truncate or punch
- * is erasing the range)?  Called with the entry locked, after a full
+ * The fault path's hook: must a fill of the entry [@first, @last] wait (a
+ * truncate or punch is erasing part of it)?  Called with the entry locked,
+ * after a full
  * barrier, so that either the eraser sees the entry or this sees the block.
  */
-bool dax_layout_fill_blocked(struct dax_mapping *m, uint64_t index)
+bool dax_layout_fill_blocked(struct dax_mapping *m, uint64_t first,
+			     uint64_t last)
 {
 	struct dax_layout *L = atomic_load_explicit(&m->layout,
 						    memory_order_acquire);
@@ -781,21 +783,21 @@ bool dax_layout_fill_blocked(struct dax_mapping *m, uint64_t index)
 	if (!atomic_load_explicit(&L->fill_block, memory_order_seq_cst))
 		return false;
 	pthread_mutex_lock(&L->lock);
-	blocked = L->draining && index >= L->drain_start &&
-		  index <= L->drain_last;
+	blocked = L->draining &&
+		  overlaps(first, last, L->drain_start, L->drain_last);
 	pthread_mutex_unlock(&L->lock);
 	return blocked;
 }
 
-/* Wait until a fill at @index may go on (no entry lock held). */
+/* Wait until the erasing layout change is over (no entry lock held). */
 void dax_layout_fill_wait(struct dax_mapping *m, uint64_t index)
 {
 	struct dax_layout *L = atomic_load_explicit(&m->layout,
 						    memory_order_acquire);
 
 	pthread_mutex_lock(&L->lock);
-	while (L->draining && atomic_load(&L->fill_block) &&
-	       index >= L->drain_start && index <= L->drain_last)
+	(void)index;
+	while (L->draining && atomic_load(&L->fill_block))
 		pthread_cond_wait(&L->cond, &L->lock);
 	pthread_mutex_unlock(&L->lock);
 }
@@ -941,6 +943,9 @@ static int layout_remove(struct dax_mapping *m, uint64_t start, uint64_t last,
 	atomic_thread_fence(memory_order_seq_cst);
 	if (new_size != UINT64_MAX)
 		atomic_store_explicit(&m->size, new_size, memory_order_seq_cst);
+	/* a fill that read the old size has its entry in the tree by now (it
+	 * fenced between inserting it and reading the size): the walk sees it */
+	atomic_thread_fence(memory_order_seq_cst);
 	ret = erase_range(&c);
 	if (!ret)
 		ret = free_parts(&c);
