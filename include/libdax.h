@@ -545,6 +545,21 @@ int dax_region_get_badblocks(struct dax_region *region, uint64_t *pages,
 int dax_region_inject_badblocks(struct dax_region *region, uint64_t offset,
 				uint64_t len);
 
+/*
+ * The rest of a device's sysfs side: bad blocks at open, a deep_flush
+ * capability and an unsafe-shutdown count, reproduced by emulated regions
+ * (the options and the inject call) so engines can be tested without one.
+ */
+int dax_region_opts_add_badblocks(struct dax_region_opts *opts,
+				  uint64_t offset, uint64_t len);
+int dax_region_opts_set_deep_flush(struct dax_region_opts *opts, bool enable);
+int dax_region_opts_set_unsafe_shutdown_count(struct dax_region_opts *opts,
+					      uint64_t count);
+int dax_region_get_deep_flush(struct dax_region *region, bool *deep_flush);
+int dax_region_get_unsafe_shutdown_count(struct dax_region *region,
+					 uint64_t *count);
+int dax_region_inject_unsafe_shutdown(struct dax_region *region);
+
 #ifdef __cplusplus
 }
 #endif

@@ -141,6 +141,7 @@ struct dax_region_opts {
 	unsigned nr_res, res_cap;
 	char *sysfs_root;		/* NULL: "/sys" */
 	struct dax_logger log;
+	struct dax_memfail_opts *memfail; /* poison.c: emulated sysfs side */
 };
 
 /* Is @align one of the alignments device-DAX supports (4K, 2M, 1G)? */
@@ -631,6 +632,8 @@ struct dax_memfail {
 	uint64_t nr_bad, cap;
 	uint64_t usc;			/* emulated unsafe-shutdown count */
 	bool deep_flush;		/* emulated deep_flush capability */
+	bool usc_ok;			/* @usc was read (or emulated) */
+	uint64_t nr_deep_flushes;	/* dax_writeback()'s, for tests */
 	/* tests: called for each range dax_writeback() flushes */
 	void (*flush_hook)(void *priv, uint64_t pfn, uint64_t nr_pages);
 	void *flush_hook_priv;
@@ -638,6 +641,25 @@ struct dax_memfail {
 
 /* The region's state, made on first use; NULL (with a message) on ENOMEM. */
 struct dax_memfail *dax_memfail_get(struct dax_region *region);
+/* What the options ask of an emulated region's sysfs side (poison.c). */
+struct dax_memfail_opts {
+	uint64_t *bad;			/* pairs: byte offset, length */
+	unsigned nr_bad, cap;
+	bool deep_flush;
+	uint64_t usc;
+};
+
+void dax_memfail_opts_free(struct dax_memfail_opts *mo);
+/*
+ * dax_memfail_open() - at the end of dax_region_open(): the bad blocks,
+ * deep_flush capability and unsafe-shutdown count the options ask for
+ * (emulated) or the device reports (a count that cannot be read is a
+ * warning).  Return: 0, -EINVAL, -ERANGE or -ENOMEM.
+ */
+int dax_memfail_open(struct dax_region *region,
+		     const struct dax_region_opts *opts);
+/* The libpmem2 source behind the region (region.c). */
+struct pmem2_source *dax_region_pmem2_source(const struct dax_region *region);
 /* Tests: watch what dax_writeback() flushes on @region (NULL: stop). */
 int dax_writeback_set_flush_hook(struct dax_region *region,
 				 void (*fn)(void *priv, uint64_t pfn,

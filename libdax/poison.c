@@ -19,9 +19,19 @@
  *      page, and unlocks with the cookie.  A page no mapping owns (free,
  *      or the heap's) is only recorded.
  *
+ * Emulated regions also reproduce the rest of a device's sysfs side, so
+ * that engines can be tested without hardware: bad blocks given at open
+ * (dax_region_opts_add_badblocks()), a deep_flush capability (then
+ * dax_writeback() ends with libpmem2's deep flush, as on an NVDIMM region
+ * with a deep_flush attribute) and an unsafe-shutdown count a test can
+ * bump.  For device-DAX the count comes from libpmem2
+ * (pmem2_source_device_usc()); when it cannot be read that is a warning
+ * at open and -ENOTSUP from the getter, never a failure to open.
+ *
  * Lock order: the region's memfail lock, then the allocator's lock; the
  * entry lock is taken after both are released.
  */
+#include <libpmem2.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -315,5 +325,277 @@ DAX_EXPORT int dax_region_inject_badblocks(struct dax_region *region,
 				"range is poisoned)",
 				first);
 	dax_clear_errormsg();
+	return 0;
+}
+
+/* ---- the emulated sysfs side: options, open, getters --------------------- */
+
+void dax_memfail_opts_free(struct dax_memfail_opts *mo)
+{
+	if (!mo)
+		return;
+	free(mo->bad);
+	free(mo);
+}
+
+static struct dax_memfail_opts *memfail_opts(struct dax_region_opts *o)
+{
+	if (!o->memfail)
+		o->memfail = calloc(1, sizeof(*o->memfail));
+	if (!o->memfail)
+		dax_fail(&o->log, -ENOMEM, "out of memory");
+	return o->memfail;
+}
+
+/**
+ * dax_region_opts_add_badblocks() - an emulated region opens with a bad range
+ * @opts: the options
+ * @offset: byte offset in the region, a multiple of 512
+ * @len: bytes, a multiple of 512, not 0
+ *
+ * As if the device listed the range in its sysfs badblocks: at open, every
+ * page it touches is poisoned (dax_memory_failure()).  A range past the end
+ * of the region makes dax_region_open() fail with -ERANGE.
+ *
+ * Context: the caller owns @opts.
+ * Return: 0; -EINVAL (NULL opts, empty or unaligned range); -ENOMEM.
+ */
+DAX_EXPORT int dax_region_opts_add_badblocks(struct dax_region_opts *opts,
+					     uint64_t offset, uint64_t len)
+{
+	struct dax_memfail_opts *mo;
+	uint64_t *nb;
+	unsigned cap;
+
+	if (!opts)
+		return dax_fail(NULL, -EINVAL,
+				"dax_region_opts_add_badblocks: opts is NULL");
+	if (!len || offset % SECTOR_SIZE || len % SECTOR_SIZE ||
+	    offset + len < offset)
+		return dax_fail(&opts->log, -EINVAL,
+				"bad block range 0x%llx+0x%llx: offset and "
+				"length must be multiples of 512 (sectors), "
+				"the length not 0",
+				(unsigned long long)offset,
+				(unsigned long long)len);
+	mo = memfail_opts(opts);
+	if (!mo)
+		return -ENOMEM;
+	if (mo->nr_bad == mo->cap) {
+		cap = mo->cap ? mo->cap * 2 : 4;
+		nb = realloc(mo->bad, cap * 2 * sizeof(*nb));
+		if (!nb)
+			return dax_fail(&opts->log, -ENOMEM, "out of memory");
+		mo->bad = nb;
+		mo->cap = cap;
+	}
+	mo->bad[2 * mo->nr_bad] = offset;
+	mo->bad[2 * mo->nr_bad + 1] = len;
+	mo->nr_bad++;
+	return 0;
+}
+
+/**
+ * dax_region_opts_set_deep_flush() - give an emulated region deep_flush
+ * @opts: the options
+ * @enable: whether the region reports a deep_flush capability
+ *
+ * Context: the caller owns @opts.
+ * Return: 0, or -EINVAL if @opts is NULL; -ENOMEM.
+ */
+DAX_EXPORT int dax_region_opts_set_deep_flush(struct dax_region_opts *opts,
+					      bool enable)
+{
+	struct dax_memfail_opts *mo;
+
+	if (!opts)
+		return dax_fail(NULL, -EINVAL,
+				"dax_region_opts_set_deep_flush: opts is NULL");
+	mo = memfail_opts(opts);
+	if (!mo)
+		return -ENOMEM;
+	mo->deep_flush = enable;
+	return 0;
+}
+
+/**
+ * dax_region_opts_set_unsafe_shutdown_count() - an emulated region's count
+ * @opts: the options
+ * @count: the unsafe-shutdown count the region reports at open
+ *
+ * Context: the caller owns @opts.
+ * Return: 0, or -EINVAL if @opts is NULL; -ENOMEM.
+ */
+DAX_EXPORT int
+dax_region_opts_set_unsafe_shutdown_count(struct dax_region_opts *opts,
+					  uint64_t count)
+{
+	struct dax_memfail_opts *mo;
+
+	if (!opts)
+		return dax_fail(NULL, -EINVAL,
+				"dax_region_opts_set_unsafe_shutdown_count: "
+				"opts is NULL");
+	mo = memfail_opts(opts);
+	if (!mo)
+		return -ENOMEM;
+	mo->usc = count;
+	return 0;
+}
+
+int dax_memfail_open(struct dax_region *r, const struct dax_region_opts *o)
+{
+	const struct dax_memfail_opts *mo = o->memfail;
+	enum dax_region_kind kind = dax_region_get_kind(r);
+	struct pmem2_source *src;
+	struct dax_memfail *mf;
+	uint64_t pfn, end;
+	unsigned i;
+	int ret;
+
+	if (mo && kind != DAX_REGION_KIND_EMULATED &&
+	    (mo->nr_bad || mo->deep_flush || mo->usc))
+		return dax_fail(&o->log, -EINVAL,
+				"%s: bad blocks, deep_flush and the unsafe-"
+				"shutdown count are options of emulated "
+				"regions; a device reports its own",
+				dax_region_get_path(r));
+	for (i = 0; mo && i < mo->nr_bad; i++) {
+		ret = dax_region_check_range(r, "bad block", mo->bad[2 * i],
+					     mo->bad[2 * i + 1], SECTOR_SIZE);
+		if (ret)
+			return ret;
+	}
+	mf = dax_memfail_get(r);
+	if (!mf)
+		return -ENOMEM;
+	if (kind == DAX_REGION_KIND_EMULATED) {
+		mf->deep_flush = mo && mo->deep_flush;
+		mf->usc = mo ? mo->usc : 0;
+		mf->usc_ok = true;
+	} else if (kind == DAX_REGION_KIND_DEVDAX &&
+		   (src = dax_region_pmem2_source(r)) &&
+		   !pmem2_source_device_usc(src, &mf->usc)) {
+		mf->usc_ok = true;
+	} else {
+		dax_log(dax_region_logger(r), DAX_LOG_WARN,
+			"%s: the unsafe-shutdown count cannot be read (%s); "
+			"dax_region_get_unsafe_shutdown_count() will fail "
+			"with -ENOTSUP",
+			dax_region_get_path(r),
+			kind == DAX_REGION_KIND_DEVDAX ? pmem2_errormsg() :
+							 "not an NVDIMM");
+	}
+	for (i = 0; mo && i < mo->nr_bad; i++) {
+		end = (mo->bad[2 * i] + mo->bad[2 * i + 1] - 1) >>
+		      DAX_PAGE_SHIFT;
+		for (pfn = mo->bad[2 * i] >> DAX_PAGE_SHIFT; pfn <= end;
+		     pfn++) {
+			ret = bad_add(r, mf, pfn);
+			if (ret < 0)
+				return ret;
+		}
+	}
+	return 0;
+}
+
+/**
+ * dax_region_get_deep_flush() - does dax_writeback() end with a deep flush
+ * @region: the region
+ * @deep_flush: receives true for an emulated region opened with
+ *	dax_region_opts_set_deep_flush(), false otherwise (a device-DAX
+ *	region's persistence domain is libpmem2's business)
+ *
+ * Context: any thread; never sleeps.
+ * Return: 0, or -EINVAL when an argument is NULL; -ENOMEM.
+ */
+DAX_EXPORT int dax_region_get_deep_flush(struct dax_region *region,
+					 bool *deep_flush)
+{
+	struct dax_memfail *mf;
+
+	if (!region || !deep_flush)
+		return dax_fail(NULL, -EINVAL,
+				"dax_region_get_deep_flush: %s is NULL",
+				region ? "deep_flush" : "region");
+	mf = dax_memfail_get(region);
+	if (!mf)
+		return -ENOMEM;
+	pthread_mutex_lock(&mf->lock);
+	*deep_flush = mf->deep_flush;
+	pthread_mutex_unlock(&mf->lock);
+	return 0;
+}
+
+/**
+ * dax_region_get_unsafe_shutdown_count() - the device's unsafe-shutdown count
+ * @region: the region
+ * @count: receives the count: libpmem2's for device-DAX of an NVDIMM, the
+ *	emulated one (options, plus dax_region_inject_unsafe_shutdown())
+ *
+ * An engine compares it with the count it stored at its last clean
+ * shutdown: a change means stores may have been lost.
+ *
+ * Context: any thread; never sleeps.
+ * Return: 0; -EINVAL (NULL argument); -ENOTSUP (the count could not be
+ * read at open: a warning was logged then); -ENOMEM.
+ */
+DAX_EXPORT int dax_region_get_unsafe_shutdown_count(struct dax_region *region,
+						    uint64_t *count)
+{
+	struct dax_memfail *mf;
+	int ret = 0;
+
+	if (!region || !count)
+		return dax_fail(NULL, -EINVAL,
+				"dax_region_get_unsafe_shutdown_count: %s is "
+				"NULL",
+				region ? "count" : "region");
+	mf = dax_memfail_get(region);
+	if (!mf)
+		return -ENOMEM;
+	pthread_mutex_lock(&mf->lock);
+	if (mf->usc_ok)
+		*count = mf->usc;
+	else
+		ret = -ENOTSUP;
+	pthread_mutex_unlock(&mf->lock);
+	if (ret)
+		return dax_fail(dax_region_logger(region), ret,
+				"%s: the device's unsafe-shutdown count could "
+				"not be read at open",
+				dax_region_get_path(region));
+	return 0;
+}
+
+/**
+ * dax_region_inject_unsafe_shutdown() - bump an emulated region's count
+ * @region: an emulated region
+ *
+ * What a power loss without a clean flush does to a device's count.  The
+ * count lives as long as the open region.
+ *
+ * Context: any thread.
+ * Return: 0; -EINVAL (NULL region); -EOPNOTSUPP (not emulated); -ENOMEM.
+ */
+DAX_EXPORT int dax_region_inject_unsafe_shutdown(struct dax_region *region)
+{
+	struct dax_memfail *mf;
+
+	if (!region)
+		return dax_fail(NULL, -EINVAL,
+				"dax_region_inject_unsafe_shutdown: region is "
+				"NULL");
+	if (dax_region_get_kind(region) != DAX_REGION_KIND_EMULATED)
+		return dax_fail(dax_region_logger(region), -EOPNOTSUPP,
+				"%s: only an emulated region's unsafe-shutdown "
+				"count can be bumped",
+				dax_region_get_path(region));
+	mf = dax_memfail_get(region);
+	if (!mf)
+		return -ENOMEM;
+	pthread_mutex_lock(&mf->lock);
+	mf->usc++;
+	pthread_mutex_unlock(&mf->lock);
 	return 0;
 }

@@ -199,6 +199,11 @@ struct pmem2_map *dax_region_pmem2_map(const struct dax_region *r)
 	return r->map;
 }
 
+struct pmem2_source *dax_region_pmem2_source(const struct dax_region *r)
+{
+	return r->src;
+}
+
 int dax_region_fd(const struct dax_region *r)
 {
 	return r->fd;
@@ -825,6 +830,12 @@ DAX_EXPORT int dax_region_open(const char *path,
 	}
 	if (ret) {
 		region_free(r);
+		return ret;
+	}
+	/* poison.c: bad blocks, deep_flush, unsafe-shutdown count */
+	ret = dax_memfail_open(r, o);
+	if (ret) {
+		dax_region_close(&r);
 		return ret;
 	}
 	dax_log(&r->log, DAX_LOG_INFO,

@@ -82,6 +82,7 @@ DAX_EXPORT void dax_region_opts_delete(struct dax_region_opts **opts)
 		return;
 	free((*opts)->res);
 	free((*opts)->sysfs_root);
+	dax_memfail_opts_free((*opts)->memfail);	/* poison.c */
 	free(*opts);
 	*opts = NULL;
 }

@@ -29,7 +29,9 @@
  * Flushing is libpmem2's: its flush function for the region's map (cache
  * line flushes on ADR pmem, msync for page-granularity mappings, nothing on
  * eADR platforms) and its drain.  With byte granularity no flush is issued
- * at all, but the marks are cleared just the same.
+ * at all, but the marks are cleared just the same.  A region that reports
+ * a deep_flush capability (poison.c) gets libpmem2's deep flush once at
+ * the end of a call that flushed anything.
  */
 #include <libpmem2.h>
 #include <stdlib.h>
@@ -119,6 +121,7 @@ DAX_EXPORT int dax_writeback(struct dax_mapping *mapping, uint64_t start,
 	struct pmem2_map *map;
 	pmem2_flush_fn flush;
 	uint64_t cursor = start, idx, v, nr;
+	char *deep = NULL;		/* a flushed page, for the deep flush */
 	unsigned order;
 	char *base;
 	bool skip;
@@ -181,6 +184,8 @@ DAX_EXPORT int dax_writeback(struct dax_mapping *mapping, uint64_t start,
 				if (!skip)
 					flush(base + (pfn << DAX_PAGE_SHIFT),
 					      nr << DAX_PAGE_SHIFT);
+				if (!deep)
+					deep = base + (pfn << DAX_PAGE_SHIFT);
 				if (mf && mf->flush_hook)
 					mf->flush_hook(mf->flush_hook_priv,
 						       pfn, nr);
@@ -193,6 +198,17 @@ next:
 			break;
 	}
 	pmem2_get_drain_fn(map)();
+	/* The region reports deep_flush (set at open, constant after). */
+	if (deep && mf && mf->deep_flush) {
+		int dret = pmem2_deep_flush(map, deep, 1);
+
+		__atomic_add_fetch(&mf->nr_deep_flushes, 1, __ATOMIC_RELAXED);
+		if (dret && !ret)
+			ret = dax_fail(dax_region_logger(r), -EIO,
+				       "dax_writeback: libpmem2's deep flush "
+				       "failed: %s",
+				       pmem2_errormsg());
+	}
 	dax_region_exit(r);
 	if (!ret)
 		dax_clear_errormsg();
