@@ -80,6 +80,11 @@ void json_set_u64(struct json_object *obj, const char *key, uint64_t val);
 void json_set_int_or_null(struct json_object *obj, const char *key, int val);
 void json_set_str(struct json_object *obj, const char *key, const char *val);
 int display(struct json_object *report, const struct cli_opts *o);
+void print_badblocks(struct json_object *jregion);
+
+/* badblocks.c: the region's bad ranges into @jregion's "badblocks" */
+void badblocks_to_json(struct dax_region *region, struct json_object *jregion);
+int cmd_badblocks(int argc, char **argv);
 
 /* list.c, info.c */
 void report_error(struct json_object *report, const char *path, int err,

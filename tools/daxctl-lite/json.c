@@ -48,6 +48,8 @@ struct json_object *json_region_new(void)
 	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 		json_object_object_add(jr, keys[i], NULL);
 	json_object_object_add(jr, "mappings", json_object_new_array());
+	/* null until the region is opened (badblocks.c fills it then) */
+	json_object_object_add(jr, "badblocks", NULL);
 	return jr;
 }
 
@@ -124,6 +126,25 @@ static void print_field(struct json_object *jr, const char *key)
 		printf("%s\n", json_object_get_string(v));
 }
 
+/* The bad ranges of a region: "-" when unknown (not opened). */
+void print_badblocks(struct json_object *jr)
+{
+	struct json_object *jb = json_object_object_get(jr, "badblocks");
+	size_t i, n = jb ? json_object_array_length(jb) : 0;
+
+	if (!jb) {
+		printf("  %-12s -\n", "badblocks");
+		return;
+	}
+	printf("  %-12s %zu\n", "badblocks", n);
+	for (i = 0; i < n; i++) {
+		struct json_object *b = json_object_array_get_idx(jb, i);
+
+		printf("    offset 0x%" PRIx64 ", %" PRIu64 " bytes\n",
+		       get_u64(b, "offset"), get_u64(b, "length"));
+	}
+}
+
 static void print_region(struct json_object *jr)
 {
 	static const char *const keys[] = {
@@ -148,6 +169,7 @@ static void print_region(struct json_object *jr)
 		       human_size(get_u64(m, "size"), buf, sizeof(buf)),
 		       get_u64(m, "page_offset"));
 	}
+	print_badblocks(jr);
 }
 
 static void print_human(struct json_object *report)

@@ -27,6 +27,7 @@ static int cmd_version(int argc, char **argv);
 static const struct cmd commands[] = {
 	{ "list", cmd_list, "list the regions found in sysfs and named paths" },
 	{ "info", cmd_info, "open one region and show it in detail" },
+	{ "badblocks", cmd_badblocks, "open regions and show their bad blocks" },
 	{ "help", cmd_help, "show this help" },
 	{ "version", cmd_version, "show the version and JSON schema" },
 };
@@ -58,7 +59,7 @@ static void print_usage(FILE *f)
 	fprintf(f, "usage: %s COMMAND [OPTIONS] [PATH...]\n\ncommands:\n",
 		progname);
 	for (i = 0; i < NR_COMMANDS; i++)
-		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+		fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
 	fprintf(f,
 		"\noptions (list and info):\n"
 		"  -u, --human            text for people instead of JSON\n"

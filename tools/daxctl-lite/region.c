@@ -82,5 +82,6 @@ struct json_object *region_to_json(const struct cli_opts *o,
 			json_object_array_add(jm, json_mapping_new(res.start,
 								   res.end,
 								   res.page_offset));
+	badblocks_to_json((struct dax_region *)region, jr);
 	return jr;
 }

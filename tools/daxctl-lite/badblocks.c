@@ -1,0 +1,117 @@
+// SPDX-License-Identifier: MIT
+/*
+ * badblocks: open each PATH and show its bad blocks, as
+ * dax_region_get_badblocks(3) reports them (pages poisoned by a memory
+ * failure, injected into an emulated region, or listed by the device),
+ * merged into byte ranges.  The report is the one every command prints;
+ * --human shows only the bad ranges of each region.
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "libdax.h"
+#include "daxctl-lite.h"
+
+#define PAGE 4096
+
+static void badblocks_usage(void)
+{
+	printf("usage: %s badblocks [-u] [--sysfs-root DIR] [-a ALIGN] "
+	       "[-s SIZE] PATH...\n", progname);
+}
+
+static void add_range(struct json_object *jb, uint64_t first, uint64_t n)
+{
+	struct json_object *b = json_object_new_object();
+
+	json_set_u64(b, "offset", first * PAGE);
+	json_set_u64(b, "length", n * PAGE);
+	json_object_array_add(jb, b);
+}
+
+void badblocks_to_json(struct dax_region *region, struct json_object *jr)
+{
+	struct json_object *jb;
+	uint64_t nr = 0, *pages, i, first, n;
+
+	if (dax_region_get_badblocks(region, NULL, 0, &nr))
+		return;		/* stays null: unknown */
+	pages = nr ? malloc(nr * sizeof(*pages)) : NULL;
+	if (nr && (!pages ||
+		   dax_region_get_badblocks(region, pages, nr, &nr))) {
+		free(pages);
+		return;
+	}
+	jb = json_object_new_array();
+	for (i = 0; i < nr; i += n) {
+		first = pages[i];
+		for (n = 1; i + n < nr && pages[i + n] == first + n; n++)
+			;
+		add_range(jb, first, n);
+	}
+	free(pages);
+	json_object_object_add(jr, "badblocks", jb);
+}
+
+int cmd_badblocks(int argc, char **argv)
+{
+	static const struct option longopts[] = { COMMON_LONGOPTS, { 0 } };
+	struct json_object *report, *regions;
+	struct cli_opts o = { 0 };
+	int c, i, ret, status = EXIT_OK;
+	char msg[512];
+	size_t k;
+
+	while ((c = getopt_long(argc, argv, COMMON_SHORTOPTS, longopts,
+				NULL)) != -1) {
+		if (c == 'h') {
+			badblocks_usage();
+			return EXIT_OK;
+		}
+		ret = parse_common_option(c, optarg, &o);
+		if (ret == 0)
+			bad_option(argv);
+		if (ret <= 0)
+			return EXIT_USAGE;
+	}
+	if (argc == optind) {
+		usage_error("badblocks takes at least one PATH");
+		return EXIT_USAGE;
+	}
+	if (check_paths(&o, argv + optind, argc - optind))
+		return EXIT_USAGE;
+
+	report = json_new_report();
+	regions = json_object_object_get(report, "regions");
+	for (i = optind; i < argc; i++) {
+		struct dax_region *region = NULL;
+
+		ret = region_open(&o, argv[i], &region, msg, sizeof(msg));
+		if (ret) {
+			report_error(report, argv[i], ret, msg);
+			status = EXIT_RUNTIME;
+			continue;
+		}
+		json_object_array_add(regions, region_to_json(&o, region));
+		dax_region_close(&region);
+	}
+	if (o.human) {
+		for (k = 0; k < json_object_array_length(regions); k++) {
+			struct json_object *jr =
+				json_object_array_get_idx(regions, k);
+
+			printf("%s\n", json_object_get_string(
+					       json_object_object_get(jr,
+								      "path")));
+			print_badblocks(jr);
+		}
+		if (fflush(stdout) || ferror(stdout))
+			status = EXIT_RUNTIME;
+	} else if (display(report, &o)) {
+		status = EXIT_RUNTIME;
+	}
+	json_object_put(report);
+	return status;
+}
