@@ -802,7 +802,12 @@ void dax_layout_fill_wait(struct dax_mapping *m, uint64_t index)
 	pthread_mutex_unlock(&L->lock);
 }
 
-/* Blocks of split entries freed in part, after one grace period. */
+/*
+ * The built-in allocator's pages of the erased entries, given back after
+ * one grace period as ranges: an entry split by an earlier truncate covers
+ * part of an allocator block (or what is left of it), so pages are freed
+ * by range, never by the entry's order.
+ */
 struct part_free {
 	uint64_t pfn, n;
 };
@@ -817,6 +822,13 @@ struct erase_ctx {
 
 static int part_add(struct erase_ctx *c, uint64_t pfn, uint64_t n)
 {
+	struct part_free *prev = c->nr_parts ? &c->parts[c->nr_parts - 1] :
+					       NULL;
+
+	if (prev && prev->pfn + prev->n == pfn) {
+		prev->n += n;
+		return 0;
+	}
 	if (c->nr_parts == c->cap_parts) {
 		unsigned cap = c->cap_parts ? 2 * c->cap_parts : 8;
 		struct part_free *p = realloc(c->parts, cap * sizeof(*p));
@@ -891,8 +903,11 @@ static int erase_range(struct erase_ctx *c)
 			uint64_t v = le.entry;
 
 			dax_entry_erase(m, &le);
-			r = dax_entry_is_real(v) ? dax_fault_free_blocks(m, v) :
-						   0;
+			r = 0;
+			if (dax_entry_is_real(v) && !m->ops->iomap_begin &&
+			    m->region)
+				r = part_add(c, dax_entry_pfn(v),
+					     dax_entry_nr_pages(v));
 		}
 		if (r && !ret)
 			ret = r;

@@ -193,7 +193,7 @@ Test(layout, pin_in_a_draining_range_waits_for_the_drain, .init = setup,
      .fini = teardown)
 {
 	struct dax_pin *old;
-	struct breaker b = { .start = 0, .last = 50, .timeout_ms = -1 };
+	struct breaker b = { .start = 0, .last = 50, .timeout_ms = 10000 };
 	struct pinner pn = { .index = 10 };
 	pthread_t t, tp;
 
