@@ -759,20 +759,7 @@ DAX_EXPORT int dax_fault_get_stats(const struct dax_mapping *mapping,
 
 int dax_fault_free_blocks(struct dax_mapping *m, uint64_t entry)
 {
-	struct dax_alloc *alloc;
-	int ret;
-
-	if (!dax_entry_is_real(entry))
-		return dax_fail(NULL, -EINVAL,
-				"entry 0x%llx has no blocks (a hole or a "
-				"placeholder)", (unsigned long long)entry);
-	if (m->ops->iomap_begin || !m->region)
-		return 0;
-	ret = dax_alloc_get(m->region, &alloc);
-	if (ret)
-		return ret;
-	return dax_alloc_free_block(alloc, dax_entry_pfn(entry),
-				    dax_entry_order(entry));
+	return dax_mapping_free_blocks(m, entry);
 }
 
 int dax_fault_release_blocks(struct dax_mapping *m)

@@ -351,6 +351,15 @@ int dax_mapping_new_rmap(struct dax_rmap *rmap, struct dax_region *region,
 struct dax_tree *dax_mapping_tree(const struct dax_mapping *mapping);
 const struct dax_mapping_ops *dax_mapping_ops(const struct dax_mapping *m);
 struct dax_rmap *dax_mapping_rmap(const struct dax_mapping *mapping);
+/*
+ * dax_mapping_free_blocks() - give back the blocks of a real entry that was
+ * just erased (truncate, hole punch, the last put), when the built-in
+ * allocator made them: a mapping whose ops have no iomap_begin.  An
+ * engine's blocks are its own: then nothing is done.  Reused only after an
+ * RCU grace period.
+ * Return: 0; -EINVAL (not a real entry, or not an allocated block).
+ */
+int dax_mapping_free_blocks(struct dax_mapping *mapping, uint64_t entry);
 struct dax_waitq *dax_mapping_waitq(const struct dax_mapping *mapping);
 /* The mapping's id in its reverse map (1..2^20-1). */
 uint32_t dax_mapping_id(const struct dax_mapping *mapping);
@@ -382,6 +391,8 @@ int dax_region_set_wait_buckets(struct dax_region *region,
 				unsigned nr_wait_buckets);
 struct dax_waitq *dax_rmap_waitq(const struct dax_rmap *rmap);
 uint64_t dax_rmap_nr_pages(const struct dax_rmap *rmap);
+/* The rmap's region is still open (its close has not released the rmap). */
+bool dax_rmap_region_open(const struct dax_rmap *rmap);
 int dax_rmap_register(struct dax_rmap *rmap, struct dax_mapping *mapping,
 		      uint32_t *id);
 void dax_rmap_unregister(struct dax_rmap *rmap, uint32_t id);
@@ -586,13 +597,9 @@ void dax_heap_extent_sizes(struct dax_heap *heap, uint64_t *asked,
 /* ---- fault.c: the fault path ------------------------------------------------ */
 
 /*
- * dax_fault_free_blocks() - give back the blocks of a real entry the
- * caller has just erased (truncate, hole punch, teardown), when the
- * built-in allocator made them: a mapping whose ops have no iomap_begin.
- * An engine's blocks are its own: then nothing is done.  The blocks are
- * reused only after an RCU grace period (lock-free readers may still see
- * the entry).
- * Return: 0; -EINVAL (not a real entry, or not an allocated block).
+ * dax_fault_free_blocks() - dax_mapping_free_blocks(), under the name the
+ * fault path's users know: give back a just-erased real entry's built-in
+ * blocks (nothing for an engine's own).
  */
 int dax_fault_free_blocks(struct dax_mapping *mapping, uint64_t entry);
 /*

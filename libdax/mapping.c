@@ -172,14 +172,50 @@ static void mapping_free_cb(struct rcu_head *head)
 	free(m);
 }
 
+int dax_mapping_free_blocks(struct dax_mapping *m, uint64_t entry)
+{
+	struct dax_alloc *alloc;
+	int ret;
+
+	if (!dax_entry_is_real(entry))
+		return dax_fail(NULL, -EINVAL,
+				"entry 0x%llx has no blocks (a hole or a "
+				"placeholder)", (unsigned long long)entry);
+	/*
+	 * An engine that allocates (iomap_begin) owns its blocks; and once
+	 * the region is closed (a mapping may outlive it), so is its
+	 * allocator, with every block.
+	 */
+	if (m->ops->iomap_begin || !m->region ||
+	    !dax_rmap_region_open(m->rmap))
+		return 0;
+	ret = dax_alloc_get(m->region, &alloc);
+	if (ret)
+		return ret;
+	return dax_alloc_free_block(alloc, dax_entry_pfn(entry),
+				    dax_entry_order(entry));
+}
+
+/*
+ * The last put forgets the reverse map of every real entry and, for the
+ * built-in allocator, gives its blocks back: a mapping dropped without a
+ * truncate must not keep region pages in use until the region closes.
+ * The allocator reuses them only after a grace period, so a lock-free
+ * reader that still sees an entry reads memory nobody else owns yet.
+ */
 static int forget_pages(void *priv, uint64_t first, unsigned order,
 			uint64_t value)
 {
 	struct dax_mapping *m = priv;
 
-	if (dax_entry_is_real(value))
+	if (dax_entry_is_real(value)) {
 		dax_rmap_remove_range(m->rmap, dax_entry_pfn(value), order,
 				      m->id);
+		/* No allocator yet: it made none of these blocks. */
+		if (dax_rmap_region_open(m->rmap) &&
+		    dax_region_slot_get(m->region, DAX_REGION_SLOT_ALLOC))
+			dax_mapping_free_blocks(m, value);
+	}
 	return 0;
 }
 
@@ -187,10 +223,11 @@ static int forget_pages(void *priv, uint64_t first, unsigned order,
  * dax_mapping_put() - drop a reference; the last one frees the mapping
  * @mapping: the handle; set to NULL.  NULL or *@mapping NULL does nothing.
  *
- * The last put forgets which region pages the mapping's entries pointed to
- * (the blocks themselves are the engine's to free, e.g. by truncating
- * first) and frees the mapping after an RCU grace period.  Nobody may hold
- * one of its entry locks any more.
+ * The last put forgets which region pages the mapping's entries pointed to,
+ * gives the built-in allocator's blocks back (an engine with its own
+ * iomap_begin frees its blocks itself, e.g. by truncating first) and frees
+ * the mapping after an RCU grace period.  Nobody may hold one of its entry
+ * locks any more.
  *
  * Context: any thread; must not be inside an RCU read-side section.
  */

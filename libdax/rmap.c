@@ -52,6 +52,9 @@ struct dax_rmap {
 	uint32_t *free_ids;
 	uint32_t nr_free, cap_free;
 	uint32_t next_id;		/* ids from here on never used */
+	/* In a region's slot, until the region's close releases it: the
+	 * region (and its allocator) may be used only while this is set. */
+	atomic_bool region_open;
 	struct rcu_head rcu;
 };
 
@@ -152,7 +155,16 @@ void dax_rmap_put(struct dax_rmap *rmap)
 
 static void rmap_slot_release(void *obj)
 {
-	dax_rmap_put(obj);
+	struct dax_rmap *rmap = obj;
+
+	atomic_store_explicit(&rmap->region_open, false, memory_order_release);
+	dax_rmap_put(rmap);
+}
+
+bool dax_rmap_region_open(const struct dax_rmap *rmap)
+{
+	return rmap && atomic_load_explicit(&rmap->region_open,
+					    memory_order_acquire);
 }
 
 struct dax_rmap *dax_region_rmap(struct dax_region *region, bool create)
@@ -165,6 +177,7 @@ struct dax_rmap *dax_region_rmap(struct dax_region *region, bool create)
 	if (dax_rmap_new(dax_region_get_size(region) >> DAX_PAGE_SHIFT,
 			 DAX_WAITQ_DEFAULT_BUCKETS, &rmap))
 		return NULL;
+	atomic_store_explicit(&rmap->region_open, true, memory_order_relaxed);
 	won = dax_region_slot_install(region, DAX_REGION_SLOT_RMAP, rmap,
 				      rmap_slot_release);
 	if (won != rmap)
@@ -185,6 +198,7 @@ int dax_region_set_wait_buckets(struct dax_region *region,
 			   nr_wait_buckets, &rmap);
 	if (ret)
 		return ret;
+	atomic_store_explicit(&rmap->region_open, true, memory_order_relaxed);
 	won = dax_region_slot_install(region, DAX_REGION_SLOT_RMAP, rmap,
 				      rmap_slot_release);
 	if (won != rmap) {

@@ -222,3 +222,52 @@ Test(mapping, killed_region_refuses_new_mappings)
 	cr_assert_eq(dax_mapping_new(rr, &ops, NULL, 1 << 20, &mm), -ENXIO);
 	cr_assert_eq(dax_region_close(&rr), 0);
 }
+
+static uint64_t used_pages(struct dax_region *region)
+{
+	struct dax_alloc_stats st;
+
+	cr_assert_eq(dax_alloc_get_stats(region, &st), 0, "%s",
+		     dax_errormsg());
+	return st.used_pages;
+}
+
+Test(mapping, last_put_gives_builtin_blocks_back, .init = setup,
+     .fini = teardown)
+{
+	struct dax_fault_ext ext;
+	struct dax_mapping *mm;
+	uint64_t before = used_pages(r);
+
+	cr_assert_eq(dax_mapping_new(r, &ops, NULL, 8 << 20, &mm), 0, "%s",
+		     dax_errormsg());
+	cr_assert_eq(dax_fault(mm, 3, DAX_FAULT_WRITE, &ext), 0, "%s",
+		     dax_errormsg());
+	cr_assert_eq(dax_fault(mm, 1024, DAX_FAULT_WRITE | DAX_FAULT_SIZE_2M,
+			       &ext), 0, "%s", dax_errormsg());
+	cr_assert_eq(ext.order, 9);
+	cr_assert_eq(used_pages(r), before + 1 + 512);
+	/* No truncate first: the last put alone must return the blocks. */
+	dax_mapping_put(&mm);
+	cr_assert_eq(used_pages(r), before);
+}
+
+Test(mapping, put_after_region_close_leaves_the_allocator_alone)
+{
+	struct dax_region_opts *o;
+	struct dax_region *rr;
+	struct dax_mapping *mm;
+	struct dax_fault_ext ext;
+
+	cr_assert_eq(dax_region_opts_new(&o), 0);
+	cr_assert_eq(dax_region_opts_set_size(o, 4 << 20), 0);
+	cr_assert_eq(dax_region_open("memfd:closed-first", o, &rr), 0);
+	dax_region_opts_delete(&o);
+	cr_assert_eq(dax_mapping_new(rr, &ops, NULL, 1 << 20, &mm), 0);
+	cr_assert_eq(dax_fault(mm, 0, DAX_FAULT_WRITE, &ext), 0, "%s",
+		     dax_errormsg());
+	cr_assert_eq(dax_region_close(&rr), 0);
+	/* The region and its allocator are gone: ASan sees any touch. */
+	dax_mapping_put(&mm);
+	dax_rcu_barrier();
+}
