@@ -24,17 +24,24 @@
  * (dax_region_opts_add_badblocks()), a deep_flush capability (then
  * dax_writeback() ends with libpmem2's deep flush, as on an NVDIMM region
  * with a deep_flush attribute) and an unsafe-shutdown count a test can
- * bump.  For device-DAX the count comes from libpmem2
+ * bump.  A device-DAX region of an NVDIMM gets its bad blocks from the nd
+ * region's sysfs badblocks at open.  For device-DAX the count comes from
+ * libpmem2
  * (pmem2_source_device_usc()); when it cannot be read that is a warning
  * at open and -ENOTSUP from the getter, never a failure to open.
  *
  * Lock order: the region's memfail lock, then the allocator's lock; the
  * entry lock is taken after both are released.
  */
+#include <inttypes.h>
 #include <libpmem2.h>
+#include <limits.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include "internal.h"
 
@@ -443,6 +450,87 @@ dax_region_opts_set_unsafe_shutdown_count(struct dax_region_opts *opts,
 	return 0;
 }
 
+/* The region page backing physical address @phys, or UINT64_MAX. */
+static uint64_t phys_to_pfn(struct dax_region *r, uint64_t phys)
+{
+	uint64_t first = dax_region_get_offset(r) >> DAX_PAGE_SHIFT;
+	uint64_t nr = dax_region_get_size(r) >> DAX_PAGE_SHIFT, page;
+	struct dax_resource res;
+
+	for (unsigned i = 0; i < dax_region_get_nr_resources(r); i++) {
+		if (dax_region_get_resource(r, i, &res) || phys < res.start ||
+		    phys > res.end)
+			continue;
+		page = res.page_offset + ((phys - res.start) >> DAX_PAGE_SHIFT);
+		if (page >= first && page - first < nr)
+			return page - first;
+	}
+	return UINT64_MAX;
+}
+
+/*
+ * Device-DAX of an NVDIMM region: the region's sysfs badblocks lists
+ * "first-sector count" lines, 512-byte sectors from the region's physical
+ * start (its resource).  The nd region is the first folder above the
+ * device's (ROOT/dev/char/MAJ:MIN) that has a badblocks file: two levels
+ * up in the kernel (regionN/daxN.M/daxN.M), one in a flat fake tree.
+ * Nothing to read is not an error; a malformed file is a warning.
+ */
+static int read_nd_badblocks(struct dax_region *r, struct dax_memfail *mf,
+			     const char *root)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 32], line[128];
+	uint64_t rstart, sector, count, phys, pfn;
+	struct stat st;
+	FILE *f = NULL;
+	int ret = 0;
+
+	if (fstat(dax_region_fd(r), &st) || !S_ISCHR(st.st_mode))
+		return 0;
+	snprintf(dir, sizeof(dir), "%s/dev/char/%u:%u", root ? root : "/sys",
+		 major(st.st_rdev), minor(st.st_rdev));
+	for (int up = 0; up < 3 && !f; up++) {
+		if (strlen(dir) + 4 >= sizeof(dir))
+			return 0;
+		strcat(dir, "/..");
+		snprintf(path, sizeof(path), "%s/badblocks", dir);
+		f = fopen(path, "re");
+	}
+	if (!f)
+		return 0;
+	snprintf(path, sizeof(path), "%s/resource", dir);
+	{
+		FILE *rf = fopen(path, "re");
+		int ok = rf && fscanf(rf, "%" SCNx64, &rstart) == 1;
+
+		if (rf)
+			fclose(rf);
+		if (!ok) {
+			dax_log(dax_region_logger(r), DAX_LOG_WARN,
+				"%s: cannot read %s: bad blocks not known",
+				dax_region_get_path(r), path);
+			fclose(f);
+			return 0;
+		}
+	}
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%" SCNu64 " %" SCNu64, &sector, &count) != 2) {
+			dax_log(dax_region_logger(r), DAX_LOG_WARN,
+				"%s: malformed badblocks line \"%s\"",
+				dax_region_get_path(r), line);
+			continue;
+		}
+		for (uint64_t s = sector; s < sector + count && !ret; s++) {
+			phys = rstart + s * 512;
+			pfn = phys_to_pfn(r, phys);
+			if (pfn != UINT64_MAX)
+				ret = bad_add(r, mf, pfn) < 0 ? -ENOMEM : 0;
+		}
+	}
+	fclose(f);
+	return ret;
+}
+
 int dax_memfail_open(struct dax_region *r, const struct dax_region_opts *o)
 {
 	const struct dax_memfail_opts *mo = o->memfail;
@@ -485,6 +573,11 @@ int dax_memfail_open(struct dax_region *r, const struct dax_region_opts *o)
 			dax_region_get_path(r),
 			kind == DAX_REGION_KIND_DEVDAX ? pmem2_errormsg() :
 							 "not an NVDIMM");
+	}
+	if (kind == DAX_REGION_KIND_DEVDAX) {
+		ret = read_nd_badblocks(r, mf, o->sysfs_root);
+		if (ret)
+			return ret;
 	}
 	for (i = 0; mo && i < mo->nr_bad; i++) {
 		end = (mo->bad[2 * i] + mo->bad[2 * i + 1] - 1) >>

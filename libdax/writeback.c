@@ -11,8 +11,10 @@
  *      writers that keep dirtying the range cannot make the call run
  *      forever.
  *   2. write: for each tagged entry, take its entry lock, clear TOWRITE
- *      and DIRTY, flush its pages with libpmem2's flush function, unlock.
- *      One libpmem2 drain at the end.
+ *      and DIRTY, unlock, and flush its pages with libpmem2's flush
+ *      function: entries whose region pages follow each other are flushed
+ *      by one call (one msync on page-granularity mappings instead of one
+ *      per entry).  One libpmem2 drain at the end.
  *
  * Why DIRTY is cleared before the flush, with the entry locked: a write
  * fault takes the entry lock (or, on the fast path, sees the entry dirty
@@ -20,7 +22,11 @@
  * slow path, waits for our lock and marks the entry dirty again, so a write
  * that races a writeback is either flushed by it or left dirty for the
  * next one; an entry first dirtied after the tag pass is not touched at
- * all.  There is no page table to write-protect in user space, so a store
+ * all.  The flush may come after the unlock: what it must cover was stored
+ * before the clear, and a store after the clear belongs to a fault that
+ * dirtied the entry again.  Flushing a page that a truncate freed and
+ * reused meanwhile is harmless (the region stays mapped while the call is
+ * in flight: dax_region_enter()).  There is no page table to write-protect in user space, so a store
  * through a pointer obtained before the writeback started is covered only
  * if it completed before dax_writeback() was called; a writer that stores
  * while a writeback may run holds the entry lock (DAX_FAULT_LOCK) across
@@ -40,6 +46,8 @@
 
 /* Tags set per tree-lock hold: bounds how long faults wait on the lock. */
 #define WB_TAG_BATCH 1024
+/* The most pages one flush call covers when entries are contiguous. */
+#define WB_RUN_MAX (UINT64_C(1) << 18)
 
 static int wb_fail_null(const char *what)
 {
@@ -71,6 +79,14 @@ static void wb_tag(struct dax_tree *t, uint64_t start, uint64_t last)
 		/* @idx is the next dirty entry, not yet tagged. */
 		cursor = idx;
 	}
+}
+
+/* Flush @nr region pages from @pfn (nothing when @nr is 0). */
+static void wb_flush(pmem2_flush_fn flush, char *base, uint64_t pfn,
+		     uint64_t nr)
+{
+	if (nr)
+		flush(base + (pfn << DAX_PAGE_SHIFT), nr << DAX_PAGE_SHIFT);
 }
 
 /* Clear TOWRITE and DIRTY of the locked entry at @first. */
@@ -122,6 +138,7 @@ DAX_EXPORT int dax_writeback(struct dax_mapping *mapping, uint64_t start,
 	pmem2_flush_fn flush;
 	uint64_t cursor = start, idx, v, nr;
 	char *deep = NULL;		/* a flushed page, for the deep flush */
+	uint64_t run_pfn = 0, run_nr = 0; /* pages waiting for one flush */
 	unsigned order;
 	char *base;
 	bool skip;
@@ -181,9 +198,15 @@ DAX_EXPORT int dax_writeback(struct dax_mapping *mapping, uint64_t start,
 			if (dax_entry_is_real(le.entry)) {
 				uint64_t pfn = dax_entry_pfn(le.entry);
 
-				if (!skip)
-					flush(base + (pfn << DAX_PAGE_SHIFT),
-					      nr << DAX_PAGE_SHIFT);
+				if (skip) {
+				} else if (run_nr && pfn == run_pfn + run_nr &&
+					   run_nr < WB_RUN_MAX) {
+					run_nr += nr;
+				} else {
+					wb_flush(flush, base, run_pfn, run_nr);
+					run_pfn = pfn;
+					run_nr = nr;
+				}
 				if (!deep)
 					deep = base + (pfn << DAX_PAGE_SHIFT);
 				if (mf && mf->flush_hook)
@@ -197,6 +220,7 @@ next:
 		if (cursor == 0 || cursor > last)
 			break;
 	}
+	wb_flush(flush, base, run_pfn, run_nr);
 	pmem2_get_drain_fn(map)();
 	/* The region reports deep_flush (set at open, constant after). */
 	if (deep && mf && mf->deep_flush) {
