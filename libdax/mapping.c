@@ -198,25 +198,63 @@ int dax_mapping_free_blocks(struct dax_mapping *m, uint64_t entry)
 
 /*
  * The last put forgets the reverse map of every real entry and, for the
- * built-in allocator, gives its blocks back: a mapping dropped without a
+ * built-in allocator, gives its pages back: a mapping dropped without a
  * truncate must not keep region pages in use until the region closes.
- * The allocator reuses them only after a grace period, so a lock-free
+ * Pages are freed by range, not by block: a truncate may have split a
+ * 2 MiB block's entry and freed part of it.  They are collected during the
+ * walk and freed after one grace period (put_free_pages()), so a lock-free
  * reader that still sees an entry reads memory nobody else owns yet.
  */
+struct put_pages {
+	struct dax_mapping *m;
+	bool builtin;			/* free what the entries point to */
+	uint64_t (*runs)[2];		/* first page, number of pages */
+	size_t nr, cap;
+};
+
 static int forget_pages(void *priv, uint64_t first, unsigned order,
 			uint64_t value)
 {
-	struct dax_mapping *m = priv;
+	struct put_pages *p = priv;
+	uint64_t pfn = dax_entry_pfn(value), n = UINT64_C(1) << order;
 
-	if (dax_entry_is_real(value)) {
-		dax_rmap_remove_range(m->rmap, dax_entry_pfn(value), order,
-				      m->id);
-		/* No allocator yet: it made none of these blocks. */
-		if (dax_rmap_region_open(m->rmap) &&
-		    dax_region_slot_get(m->region, DAX_REGION_SLOT_ALLOC))
-			dax_mapping_free_blocks(m, value);
+	if (!dax_entry_is_real(value))
+		return 0;
+	dax_rmap_remove_range(p->m->rmap, pfn, order, p->m->id);
+	if (!p->builtin)
+		return 0;
+	if (p->nr && p->runs[p->nr - 1][0] + p->runs[p->nr - 1][1] == pfn) {
+		p->runs[p->nr - 1][1] += n;
+		return 0;
 	}
+	if (p->nr == p->cap) {
+		size_t cap = p->cap ? 2 * p->cap : 64;
+		void *runs = realloc(p->runs, cap * sizeof(*p->runs));
+
+		/* Out of memory: the pages stay used until the region
+		 * closes, which frees everything. */
+		if (!runs)
+			return 0;
+		p->runs = runs;
+		p->cap = cap;
+	}
+	p->runs[p->nr][0] = pfn;
+	p->runs[p->nr][1] = n;
+	p->nr++;
 	return 0;
+}
+
+static void put_free_pages(struct put_pages *p)
+{
+	struct dax_alloc *alloc;
+
+	if (p->nr && !dax_alloc_get(p->m->region, &alloc)) {
+		dax_rcu_synchronize();
+		for (size_t i = 0; i < p->nr; i++)
+			dax_alloc_free_range(alloc, p->runs[i][0],
+					     p->runs[i][1]);
+	}
+	free(p->runs);
 }
 
 /**
@@ -233,6 +271,7 @@ static int forget_pages(void *priv, uint64_t first, unsigned order,
  */
 DAX_EXPORT void dax_mapping_put(struct dax_mapping **mapping)
 {
+	struct put_pages pages = { 0 };
 	struct dax_mapping *m;
 
 	if (!mapping || !*mapping)
@@ -241,9 +280,19 @@ DAX_EXPORT void dax_mapping_put(struct dax_mapping **mapping)
 	*mapping = NULL;
 	if (atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) != 1)
 		return;
+	pages.m = m;
 	atomic_store_explicit(&m->dead, true, memory_order_seq_cst);
+	/*
+	 * An engine that allocates (iomap_begin) owns its blocks; a region
+	 * already closed (a mapping may outlive it) took its allocator and
+	 * every block with it; no allocator yet means it made no block.
+	 */
+	pages.builtin = !m->ops->iomap_begin && m->region &&
+			dax_rmap_region_open(m->rmap) &&
+			dax_region_slot_get(m->region, DAX_REGION_SLOT_ALLOC);
 	dax_tree_walk(m->tree, 0, UINT64_MAX, DAX_TREE_PRESENT, forget_pages,
-		      m);
+		      &pages);
+	put_free_pages(&pages);
 	dax_rmap_unregister(m->rmap, m->id);
 	/* Nobody reaches the tree any more (lookups fail inc-not-zero), and
 	 * the tree defers its own freeing past its readers. */
