@@ -35,22 +35,6 @@ static atomic_bool stop;
 static atomic_int violations;
 static atomic_uint_fast64_t ops;
 
-#if defined(__SANITIZE_THREAD__)
-/*
- * liburcu is not built with ThreadSanitizer: the hand-offs inside it
- * (call_rcu's queue, rcu_barrier()'s completion, allocated by the caller
- * and freed by the worker) are invisible, so it reports liburcu's own
- * malloc/free pairs.  Only reports from inside liburcu are suppressed;
- * alloc.c marks its own edge around call_rcu for TSan.
- */
-const char *__tsan_default_suppressions(void);
-const char *__tsan_default_suppressions(void)
-{
-	return "called_from_lib:liburcu-memb.so\n"
-	       "called_from_lib:liburcu-common.so\n";
-}
-#endif
-
 static void violation(const char *what, uint64_t page, uint64_t extra)
 {
 	if (atomic_fetch_add(&violations, 1) < 10)

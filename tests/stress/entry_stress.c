@@ -20,33 +20,20 @@
 #include <stdint.h>
 #include <unistd.h>
 
+/*
+ * Beside liburcu (stress.h): tree.c's RCU callback tree_delete_cb() is
+ * reported against the tree's allocation when a mapping is dropped by a
+ * thread that reached it only through an RCU lookup: liburcu's
+ * rcu_dereference() is a consume load, which orders the accesses but is no
+ * acquire in TSan's eyes.
+ */
+#define STRESS_TSAN_EXTRA "race:tree_delete_cb\n"
 #include "stress.h"
 #include "libdax/internal.h"
 
 #define NR_PAGES (UINT64_C(1) << 16)
 #define SPAN 4096		/* indices used: 0..SPAN-1 */
 #define WATCHDOG_SECONDS 10.0
-
-#if defined(__SANITIZE_THREAD__)
-/*
- * liburcu is not built with ThreadSanitizer: its own hand-offs (call_rcu's
- * queue, rcu_barrier()'s completion, allocated by the caller and freed by
- * the worker) are invisible, so reports from inside it are suppressed, as
- * in tree_stress.c.  libdax's accesses around call_rcu carry their own
- * acquire/release pairs, except tree.c's tree_delete_cb(): its first
- * access in the callback thread is the refcount RMW itself, so a tree
- * allocated by a thread that the callback thread never synchronized with
- * (mappings come and go on many threads here) is reported against its
- * allocation.  That one is suppressed too, and reported to tree.c's owner.
- */
-const char *__tsan_default_suppressions(void);
-const char *__tsan_default_suppressions(void)
-{
-	return "called_from_lib:liburcu-memb.so\n"
-	       "called_from_lib:liburcu-common.so\n"
-	       "race:tree_delete_cb\n";
-}
-#endif
 
 static const struct dax_mapping_ops no_ops;
 static struct dax_rmap *rmap;

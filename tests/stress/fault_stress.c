@@ -28,20 +28,16 @@
 #include <stdint.h>
 #include <unistd.h>
 
+/*
+ * Beside liburcu (stress.h): tree.c's RCU callback tree_delete_cb() is
+ * reported against the tree's allocation when a mapping is dropped by a
+ * thread that reached it only through an RCU lookup: liburcu's
+ * rcu_dereference() is a consume load, which orders the accesses but is no
+ * acquire in TSan's eyes.
+ */
+#define STRESS_TSAN_EXTRA "race:tree_delete_cb\n"
 #include "stress.h"
 #include "libdax/internal.h"
-
-#if defined(__SANITIZE_THREAD__)
-/* As in entry_stress.c: liburcu is not instrumented, and tree.c's RCU
- * callback's first access is its refcount RMW (reported to its owner). */
-const char *__tsan_default_suppressions(void);
-const char *__tsan_default_suppressions(void)
-{
-	return "called_from_lib:liburcu-memb.so\n"
-	       "called_from_lib:liburcu-common.so\n"
-	       "race:tree_delete_cb\n";
-}
-#endif
 
 #define NR_THREADS 4
 #define SPAN 2048		/* pages of the mapping: four 2 MiB ranges */

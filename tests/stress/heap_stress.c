@@ -32,24 +32,6 @@ static atomic_bool stop;
 static atomic_int violations;
 static atomic_uint_fast64_t ops;
 
-#if defined(__SANITIZE_THREAD__)
-/*
- * liburcu is not built with ThreadSanitizer: its internal hand-offs (the
- * call_rcu queue, rcu_barrier()'s completion) are invisible to it, so
- * reports from inside it are suppressed.  jemalloc is not built with it
- * either, but its arena and bin locks are pthread mutexes, which TSan
- * intercepts: an object freed by one thread and handed to another by
- * jemalloc is seen to pass through a lock, so jemalloc is not suppressed
- * (suppressing it would hide those locks and report false races).
- */
-const char *__tsan_default_suppressions(void);
-const char *__tsan_default_suppressions(void)
-{
-	return "called_from_lib:liburcu-memb.so\n"
-	       "called_from_lib:liburcu-common.so\n";
-}
-#endif
-
 static void violation(const char *what, const void *p, uint64_t extra)
 {
 	if (atomic_fetch_add(&violations, 1) < 10)

@@ -18,6 +18,30 @@
 
 static int stress_passed, stress_failed;
 
+#if defined(__SANITIZE_THREAD__)
+/*
+ * liburcu is not built with ThreadSanitizer, so the hand-offs inside it
+ * (call_rcu's wait-free queue, the futex its worker sleeps on, the
+ * completion rcu_barrier() allocates in the caller and the worker frees)
+ * are invisible, and TSan reports liburcu's own malloc/free pairs as races.
+ * Only interceptors called from liburcu itself are suppressed; libdax marks
+ * its own edges around call_rcu (dax_tsan_release/acquire).  jemalloc is
+ * not suppressed: its locks are pthread mutexes, which TSan sees, and they
+ * are the edges between a free and the next malloc.  A program may add
+ * lines of its own, with their reason, by defining STRESS_TSAN_EXTRA before
+ * including this file.
+ */
+#ifndef STRESS_TSAN_EXTRA
+#define STRESS_TSAN_EXTRA ""
+#endif
+const char *__tsan_default_suppressions(void);
+const char *__tsan_default_suppressions(void)
+{
+	return "called_from_lib:liburcu-memb.so\n"
+	       "called_from_lib:liburcu-common.so\n" STRESS_TSAN_EXTRA;
+}
+#endif
+
 static inline double stress_now(void)
 {
 	struct timespec ts;

@@ -92,24 +92,6 @@ static void check_seen(uint64_t index, uint64_t v, uint64_t first,
 		violation("a range the value never covered", index, v);
 }
 
-#if defined(__SANITIZE_THREAD__)
-/*
- * liburcu is not built with ThreadSanitizer, so the hand-offs inside it
- * (call_rcu's wait-free queue, the futex the worker sleeps on, the
- * completion rcu_barrier() allocates in the caller and the worker frees)
- * are invisible to it, and it reports liburcu's own malloc/free pairs as
- * races.  Those are the only reports suppressed: interceptors called from
- * liburcu itself.  The tree's accesses around call_rcu are made visible
- * with an acquire/release pair of its own (node_free/node_reclaim_cb).
- */
-const char *__tsan_default_suppressions(void);
-const char *__tsan_default_suppressions(void)
-{
-	return "called_from_lib:liburcu-memb.so\n"
-	       "called_from_lib:liburcu-common.so\n";
-}
-#endif
-
 static uint64_t rnd(uint64_t *s)
 {
 	*s ^= *s << 13;
