@@ -188,12 +188,22 @@ static inline bool overlaps(uint64_t s1, uint64_t l1, uint64_t s2,
 	return s1 <= l2 && s2 <= l1;
 }
 
+/*
+ * A thread's slot: handed out round-robin on its first pin (hashing TLS
+ * addresses put both threads of the benchmark on one slot), 1..16 stored so
+ * that 0 means "not yet".  The counter is only a hint: a race gives two
+ * threads one slot, which costs speed, never correctness.
+ */
 static inline unsigned pin_slot_index(void)
 {
-	static __thread char here __attribute__((tls_model("initial-exec")));
+	static __thread unsigned slot __attribute__((tls_model("initial-exec")));
+	static _Atomic unsigned next_slot;
 
-	return (unsigned)(((uintptr_t)&here * 0x9e3779b97f4a7c15ULL) >>
-			  (64 - PIN_SLOT_BITS));
+	if (unlikely(!slot))
+		slot = atomic_fetch_add_explicit(&next_slot, 1,
+						 memory_order_relaxed) %
+			       PIN_NR_SLOTS + 1;
+	return slot - 1;
 }
 
 /* ---- pins ------------------------------------------------------------------ */

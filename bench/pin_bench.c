@@ -1,0 +1,176 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Pin/unpin throughput (dax_pin_range + dax_unpin) with 1 and 2 threads
+ * against one shared atomic counter taken and dropped the same way (the
+ * design pins avoid), and dax_truncate() latency with 0, 1 and 1000 pins
+ * outstanding (held on pages below the cut, released by a helper thread
+ * after 1 ms so that the truncate has to drain them).  Best of several short
+ * interleaved runs: the machine is small and shared.
+ *
+ *   make B=build bench && ./build/bench/pin_bench
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "libdax.h"
+
+#define RUNS 5
+#define OPS 3000000
+
+static struct dax_mapping *m;
+static const struct dax_mapping_ops ops;
+static _Atomic long shared __attribute__((aligned(64)));
+static pthread_barrier_t bar;
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void *pin_loop(void *arg)
+{
+	uint64_t idx = (uintptr_t)arg * 64;
+
+	pthread_barrier_wait(&bar);
+	for (int i = 0; i < OPS; i++) {
+		struct dax_pin *p;
+
+		if (dax_pin_range(m, idx, idx, 0, &p))
+			abort();
+		dax_unpin(&p);
+	}
+	return NULL;
+}
+
+static void *shared_loop(void *arg)
+{
+	(void)arg;
+	pthread_barrier_wait(&bar);
+	for (int i = 0; i < OPS; i++) {
+		atomic_fetch_add(&shared, 1);
+		atomic_fetch_sub(&shared, 1);
+	}
+	return NULL;
+}
+
+/* Million pin+unpin pairs per second over @n threads. */
+static double run(void *(*fn)(void *), unsigned n)
+{
+	pthread_t t[2];
+	double t0;
+
+	pthread_barrier_init(&bar, NULL, n + 1);
+	for (uintptr_t i = 0; i < n; i++)
+		pthread_create(&t[i], NULL, fn, (void *)i);
+	pthread_barrier_wait(&bar);
+	t0 = now();
+	for (unsigned i = 0; i < n; i++)
+		pthread_join(t[i], NULL);
+	pthread_barrier_destroy(&bar);
+	return (double)n * OPS / (now() - t0) / 1e6;
+}
+
+struct holder {
+	struct dax_pin **pins;
+	unsigned n;
+};
+
+static void *release_later(void *arg)
+{
+	struct holder *h = arg;
+
+	usleep(1000);
+	for (unsigned i = 0; i < h->n; i++)
+		dax_unpin(&h->pins[i]);
+	return NULL;
+}
+
+/* Microseconds of one truncate of 16 MiB of 4 KiB entries down to 8 MiB,
+ * with @n pins outstanding (released 1 ms in); -1 on failure. */
+static double truncate_us(unsigned n)
+{
+	static struct dax_pin *pins[1000];
+	struct holder h = { pins, n };
+	struct dax_fault_ext ext;
+	pthread_t t;
+	double t0, us;
+
+	if (dax_truncate(m, 16 << 20))
+		return -1;
+	for (uint64_t i = 2048; i < 4096; i += 16)
+		if (dax_fault(m, i, DAX_FAULT_WRITE, &ext))
+			return -1;
+	for (unsigned i = 0; i < n; i++)
+		if (dax_pin_range(m, i, i, 0, &pins[i]))
+			return -1;
+	if (n)
+		pthread_create(&t, NULL, release_later, &h);
+	t0 = now();
+	if (dax_truncate(m, 8 << 20))
+		return -1;
+	us = (now() - t0) * 1e6;
+	if (n)
+		pthread_join(t, NULL);
+	return us;
+}
+
+int main(void)
+{
+	struct dax_region_opts *o;
+	struct dax_region *r;
+	double best[4] = { 0 }, lat[3] = { 1e30, 1e30, 1e30 };
+	static const unsigned npins[3] = { 0, 1, 1000 };
+
+	if (dax_region_opts_new(&o))
+		return 1;
+	dax_region_opts_set_size(o, 64 << 20);
+	if (dax_region_open("memfd:pin-bench", o, &r)) {
+		fprintf(stderr, "open: %s\n", dax_errormsg());
+		return 1;
+	}
+	dax_region_opts_delete(&o);
+	if (dax_mapping_new(r, &ops, NULL, 16 << 20, &m))
+		return 1;
+	for (int k = 0; k < RUNS; k++) {
+		double v[4] = { run(pin_loop, 1), run(shared_loop, 1),
+				run(pin_loop, 2), run(shared_loop, 2) };
+
+		for (int i = 0; i < 4; i++)
+			if (v[i] > best[i])
+				best[i] = v[i];
+		for (int i = 0; i < 3; i++) {
+			double us = truncate_us(npins[i]);
+
+			if (us < 0) {
+				fprintf(stderr, "truncate: %s\n",
+					dax_errormsg());
+				return 1;
+			}
+			if (us < lat[i])
+				lat[i] = us;
+		}
+	}
+	printf("pin+unpin, 1 thread:  %7.2f M/s   shared atomic: %7.2f M/s  "
+	       "ratio %.2fx\n", best[0], best[1], best[0] / best[1]);
+	printf("pin+unpin, 2 threads: %7.2f M/s   shared atomic: %7.2f M/s  "
+	       "ratio %.2fx (goal >= 4x)\n", best[2], best[3],
+	       best[2] / best[3]);
+	printf("scaling 1 -> 2 threads: pins %.2fx, shared atomic %.2fx\n",
+	       best[2] / best[0], best[3] / best[1]);
+	for (int i = 0; i < 3; i++)
+		printf("truncate 8 MiB (128 entries) with %4u pins outstanding "
+		       "(released after 1 ms when any): %8.1f us\n",
+		       npins[i], lat[i]);
+	dax_truncate(m, 0);
+	dax_mapping_put(&m);
+	dax_region_close(&r);
+	return 0;
+}
