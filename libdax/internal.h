@@ -619,8 +619,8 @@ struct dax_layout;
 void dax_layout_free(struct dax_layout *layout);
 /*
  * The fault path's hook: must a fill of the entry [@first, @last] wait
- * because a truncate or hole punch is erasing part of it?  Call with the entry locked; if true, unlock it,
- * dax_layout_fill_wait() and start over.
+ * because a truncate or hole punch is erasing part of it?  Call with the
+ * entry locked; if true, unlock it, dax_layout_fill_wait() and start over.
  */
 bool dax_layout_fill_blocked(struct dax_mapping *mapping, uint64_t first,
 			     uint64_t last);
