@@ -14,22 +14,6 @@
 #include "libdax/internal.h"
 #include "stress.h"
 
-#if defined(__SANITIZE_THREAD__) && !defined(STRESS_TSAN_EXTRA)
-/*
- * liburcu is not built with ThreadSanitizer: the completion rcu_barrier()
- * allocates and its call_rcu worker frees is a hand-off TSan cannot see.
- * Only reports from inside liburcu are suppressed (what the other stress
- * programs do; a stress.h that suppresses them itself defines
- * STRESS_TSAN_EXTRA, and then this is left out).
- */
-const char *__tsan_default_suppressions(void);
-const char *__tsan_default_suppressions(void)
-{
-	return "called_from_lib:liburcu-memb.so\n"
-	       "called_from_lib:liburcu-common.so\n";
-}
-#endif
-
 #define MiB (UINT64_C(1) << 20)
 #define PAGE 4096
 #define NR_INDICES 256
