@@ -511,6 +511,7 @@ int dax_break_layouts(struct dax_mapping *mapping, uint64_t start,
 int dax_truncate(struct dax_mapping *mapping, uint64_t new_size);
 int dax_punch_hole(struct dax_mapping *mapping, uint64_t offset,
 		   uint64_t len);
+int dax_region_revoke(struct dax_region *region, int timeout_ms);
 
 /* ---- writeback, memory failure ----------------------------------------------- */
 

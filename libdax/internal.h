@@ -625,6 +625,9 @@ void dax_layout_free(struct dax_layout *layout);
 bool dax_layout_fill_blocked(struct dax_mapping *mapping, uint64_t first,
 			     uint64_t last);
 void dax_layout_fill_wait(struct dax_mapping *mapping, uint64_t index);
+/* rmap.c, for the region revoke: the live mapping of the lowest id >= *@id,
+ * with a reference; *@id gets its id.  NULL when none is left. */
+struct dax_mapping *dax_rmap_next_mapping(struct dax_rmap *rmap, uint32_t *id);
 
 /* ---- poison.c, writeback.c: memory failure, bad blocks, writeback ----------- */
 

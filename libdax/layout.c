@@ -718,12 +718,13 @@ DAX_EXPORT int dax_mapping_set_layout_times(struct dax_mapping *mapping,
 
 /* Steps 1-3 of the protocol; on failure the drain is ended again. */
 static int layout_break(struct dax_mapping *m, struct dax_layout *L,
-			uint64_t start, uint64_t last, uint64_t deadline)
+			uint64_t start, uint64_t last, uint64_t deadline,
+			bool force)
 {
 	int ret;
 
 	pthread_mutex_lock(&L->lock);
-	if (lease_unbreakable(L, start, last)) {
+	if (!force && lease_unbreakable(L, start, last)) {
 		pthread_mutex_unlock(&L->lock);
 		return dax_fail(NULL, -ETXTBSY,
 				"layout change of [0x%llx, 0x%llx]: an "
@@ -767,7 +768,8 @@ DAX_EXPORT int dax_break_layouts(struct dax_mapping *mapping, uint64_t start,
 	if (!L)
 		return -ENOMEM;
 	pthread_mutex_lock(&L->change);
-	ret = layout_break(mapping, L, start, last, deadline_after(timeout_ms));
+	ret = layout_break(mapping, L, start, last, deadline_after(timeout_ms),
+			   false);
 	if (!ret)
 		drain_end(L);
 	pthread_mutex_unlock(&L->change);
@@ -960,7 +962,7 @@ static int layout_remove(struct dax_mapping *m, uint64_t start, uint64_t last,
 	pthread_mutex_lock(&L->lock);
 	ms = L->drain_ms;
 	pthread_mutex_unlock(&L->lock);
-	ret = layout_break(m, L, start, last, deadline_after(ms));
+	ret = layout_break(m, L, start, last, deadline_after(ms), false);
 	if (ret)
 		goto out;
 	/* Drained: from here the change happens.  Fills in the range wait. */
@@ -1038,4 +1040,81 @@ DAX_EXPORT int dax_punch_hole(struct dax_mapping *mapping, uint64_t offset,
 				"dead");
 	return layout_remove(mapping, offset >> DAX_PAGE_SHIFT,
 			     ((offset + len) >> DAX_PAGE_SHIFT) - 1, UINT64_MAX);
+}
+
+/* ---- region revoke ------------------------------------------------------------ */
+
+/**
+ * dax_region_revoke() - take a region in use away from its users
+ * @region: the region
+ * @timeout_ms: how long to wait for leases and pins in all (-1: forever)
+ *
+ * For every mapping of the region (in id order, each held drained while
+ * the next is done): break every lease, unbreakable ones too, and drain
+ * every pin.  Then kill the region (dax_region_kill()): new faults, pins
+ * and leases fail -ENXIO.  On timeout nothing is killed and every mapping
+ * is let go again.
+ *
+ * Context: any thread; sleeps.  Calls lease_break ops.  The caller holds
+ * no pin, lease or entry lock of the region's mappings.
+ * Return: 0; -EINVAL; -ETIMEDOUT; -ENOMEM.
+ */
+DAX_EXPORT int dax_region_revoke(struct dax_region *region, int timeout_ms)
+{
+	struct dax_mapping **ms = NULL, *m;
+	struct dax_rmap *rmap;
+	uint64_t deadline = deadline_after(timeout_ms);
+	unsigned n = 0, cap = 0, done = 0;
+	uint32_t id = 1;
+	int ret = 0;
+
+	if (!region || timeout_ms < -1)
+		return dax_fail(NULL, -EINVAL, "dax_region_revoke: %s",
+				!region ? "region is NULL" : "bad timeout");
+	rmap = dax_region_rmap(region, false);
+	while (rmap && (m = dax_rmap_next_mapping(rmap, &id)) != NULL) {
+		if (n == cap) {
+			struct dax_mapping **t;
+
+			cap = cap ? 2 * cap : 8;
+			t = realloc(ms, cap * sizeof(*t));
+			if (!t) {
+				dax_mapping_put(&m);
+				ret = dax_fail(NULL, -ENOMEM, "no memory to "
+					       "revoke a region");
+				goto out;
+			}
+			ms = t;
+		}
+		ms[n++] = m;
+		id++;
+	}
+	for (; done < n; done++) {
+		struct dax_layout *L = layout_get(ms[done]);
+
+		if (!L) {
+			ret = -ENOMEM;
+			break;
+		}
+		pthread_mutex_lock(&L->change);
+		ret = layout_break(ms[done], L, 0, DAX_MAPPING_MAX_INDEX,
+				   deadline, true);
+		if (ret) {
+			pthread_mutex_unlock(&L->change);
+			break;
+		}
+	}
+	if (!ret)
+		ret = dax_region_kill(region);
+	for (unsigned i = 0; i < done; i++) {
+		struct dax_layout *L = atomic_load(&ms[i]->layout);
+
+		drain_end(L);
+		pthread_mutex_unlock(&L->change);
+	}
+out:
+	for (unsigned i = 0; i < n; i++)
+		dax_mapping_put(&ms[i]);
+	free(ms);
+	return ret;
 }

@@ -414,3 +414,32 @@ out:
 	dax_rcu_read_unlock();
 	return m;
 }
+
+/*
+ * dax_rmap_next_mapping() - the live mapping of the lowest id >= *@id, with
+ * a reference (the caller puts it); *@id receives its id.  For walks over
+ * every mapping of a region (layout.c's region revoke).
+ * Context: any thread; takes the RCU read lock itself.
+ * Return: the mapping, or NULL when there is none at or after *@id.
+ */
+struct dax_mapping *dax_rmap_next_mapping(struct dax_rmap *rmap, uint32_t *id)
+{
+	struct dax_mapping *m = NULL;
+	struct rmap_table *t;
+
+	dax_rcu_read_lock();
+	t = __atomic_load_n(&rmap->table, __ATOMIC_ACQUIRE);
+	for (uint32_t i = *id; i < t->cap; i++) {
+		struct dax_mapping *c = __atomic_load_n(&t->slots[i],
+							__ATOMIC_ACQUIRE);
+
+		if (c && dax_mapping_tryget(c)) {
+			dax_tsan_release(&c->tsan_readers);
+			*id = i;
+			m = c;
+			break;
+		}
+	}
+	dax_rcu_read_unlock();
+	return m;
+}

@@ -420,3 +420,49 @@ Test(layout, unbreakable_lease_fails_layout_changes_with_etxtbsy,
 	cr_assert_eq(dax_punch_hole(m, 50 * PAGE, PAGE), 0);
 	dax_lease_release(&other);
 }
+
+/* ---- region revoke ------------------------------------------------------------ */
+
+struct late_unpin {
+	struct dax_pin *pin;
+};
+
+static void *unpin_later(void *arg)
+{
+	struct late_unpin *u = arg;
+
+	sleep_ms(20);
+	dax_unpin(&u->pin);
+	return NULL;
+}
+
+Test(layout, region_revoke_breaks_leases_drains_pins_then_kills,
+     .init = setup, .fini = teardown)
+{
+	struct dax_mapping *m2;
+	struct dax_lease *unbreakable;
+	struct late_unpin u;
+	struct dax_pin *p;
+	pthread_t t;
+
+	cr_assert_eq(dax_mapping_new(r, &ops, NULL, MiB, &m2), 0);
+	cr_assert_eq(dax_mapping_set_layout_times(m, 10, -1), 0);
+	cr_assert_eq(dax_mapping_set_layout_times(m2, 10, -1), 0);
+	cr_assert_eq(dax_lease_take(m, 0, 10, 0, &held_lease), 0);
+	cr_assert_eq(dax_lease_take(m2, 0, 10, DAX_LEASE_UNBREAKABLE,
+				    &unbreakable), 0);
+	cr_assert_eq(dax_pin_range(m2, 3, 3, 0, &u.pin), 0);
+	/* a pin outlasting the timeout: nothing is killed */
+	assert_fails_with(dax_region_revoke(r, 5), -ETIMEDOUT,
+			  "layout change");
+	cr_assert(dax_region_is_alive(r));
+	cr_assert_eq(pthread_create(&t, NULL, unpin_later, &u), 0);
+	cr_assert_eq(dax_region_revoke(r, 5000), 0, "%s", dax_errormsg());
+	pthread_join(t, NULL);
+	cr_assert_not(dax_region_is_alive(r));
+	cr_assert(dax_lease_is_revoked(held_lease));
+	cr_assert(dax_lease_is_revoked(unbreakable));
+	cr_assert_eq(dax_pin_range(m, 0, 0, 0, &p), -ENXIO);
+	dax_lease_release(&unbreakable);
+	dax_mapping_put(&m2);
+}
