@@ -16,13 +16,14 @@ static void *read_side_in_new_thread(void *arg)
 
 Test(rcu, an_unregistered_thread_is_registered_on_first_use)
 {
+	static int token;
 	pthread_t t;
 	void *ret;
 
 	cr_assert_eq(pthread_create(&t, NULL, read_side_in_new_thread,
-				    &t), 0);
+				    &token), 0);
 	cr_assert_eq(pthread_join(t, &ret), 0);
-	cr_assert_eq(ret, &t);
+	cr_assert_eq(ret, &token);
 }
 
 static void *registered_by_hand(void *arg)
