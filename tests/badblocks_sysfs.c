@@ -25,39 +25,6 @@ static struct dax_region_opts *opts;
 static char *root;
 static char regiondir[600];
 
-static void mkdirs(const char *path)
-{
-	char buf[700];
-
-	snprintf(buf, sizeof(buf), "%s", path);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		cr_assert(!mkdir(buf, 0755) || errno == EEXIST, "%s", buf);
-		*p = '/';
-	}
-	cr_assert(!mkdir(buf, 0755) || errno == EEXIST, "%s", buf);
-}
-
-static void put(const char *dir, const char *name, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void put(const char *dir, const char *name, const char *fmt, ...)
-{
-	char path[700];
-	va_list ap;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	f = fopen(path, "w");
-	cr_assert_not_null(f, "%s", path);
-	va_start(ap, fmt);
-	vfprintf(f, fmt, ap);
-	va_end(ap);
-	fclose(f);
-}
-
 static void setup(void)
 {
 	char devdir[700], path[800], target[700];
@@ -70,27 +37,29 @@ static void setup(void)
 	snprintf(regiondir, sizeof(regiondir),
 		 "%s/devices/platform/e820_pmem/ndbus0/region0", root);
 	snprintf(devdir, sizeof(devdir), "%s/dax0.0", regiondir);
-	mkdirs(devdir);
+	test_mkdirs(devdir);
 	snprintf(path, sizeof(path), "%s/dax_region", regiondir);
-	mkdirs(path);
-	put(path, "align", "2097152\n");
+	test_mkdirs(path);
+	test_put_file(path, "align", "2097152\n");
 	snprintf(target, sizeof(target), "%s/bus/dax", root);
-	mkdirs(target);
+	test_mkdirs(target);
 	snprintf(path, sizeof(path), "%s/subsystem", devdir);
 	cr_assert_eq(symlink(target, path), 0);
 	snprintf(path, sizeof(path), "%s/dev/char", root);
-	mkdirs(path);
+	test_mkdirs(path);
 	snprintf(path, sizeof(path), "%s/dev/char/%u:%u", root,
 		 major(st.st_rdev), minor(st.st_rdev));
 	cr_assert_eq(symlink(devdir, path), 0);
-	put(devdir, "size", "%llu\n", (unsigned long long)DEV_SIZE);
-	put(devdir, "align", "2097152\n");
+	test_put_file(devdir, "size", "%llu\n", (unsigned long long)DEV_SIZE);
+	test_put_file(devdir, "align", "2097152\n");
 	snprintf(path, sizeof(path), "%s/mapping0", devdir);
-	mkdirs(path);
-	put(path, "start", "%#llx\n", (unsigned long long)DEV_PHYS);
-	put(path, "end", "%#llx\n", (unsigned long long)(DEV_PHYS + DEV_SIZE - 1));
-	put(path, "page_offset", "0x0\n");
-	put(regiondir, "resource", "%#llx\n", (unsigned long long)REGION_PHYS);
+	test_mkdirs(path);
+	test_put_file(path, "start", "%#llx\n", (unsigned long long)DEV_PHYS);
+	test_put_file(path, "end", "%#llx\n",
+		      (unsigned long long)(DEV_PHYS + DEV_SIZE - 1));
+	test_put_file(path, "page_offset", "0x0\n");
+	test_put_file(regiondir, "resource", "%#llx\n",
+		      (unsigned long long)REGION_PHYS);
 }
 
 static void teardown(void)
@@ -113,7 +82,7 @@ Test(badblocks_sysfs, the_nd_regions_bad_sectors_become_bad_pages)
 
 	/* page 3 (one sector), pages 0-1 (16 sectors), and one sector
 	 * before the device and one past it: not the device's */
-	put(regiondir, "badblocks", "%llu 1\n%llu 16\n0 1\n%llu 1\n",
+	test_put_file(regiondir, "badblocks", "%llu 1\n%llu 16\n0 1\n%llu 1\n",
 	    (unsigned long long)sector_of_page(3) + 5,
 	    (unsigned long long)sector_of_page(0),
 	    (unsigned long long)sector_of_page(DEV_SIZE / 4096));
@@ -163,7 +132,7 @@ Test(badblocks_sysfs, a_malformed_line_is_skipped)
 	struct dax_region *r = NULL;
 	uint64_t n = 0;
 
-	put(regiondir, "badblocks", "garbage\n%llu 1\n",
+	test_put_file(regiondir, "badblocks", "garbage\n%llu 1\n",
 	    (unsigned long long)sector_of_page(2));
 	cr_assert_eq(dax_region_open(DEVICE, opts, &r), 0, "%s",
 		     dax_errormsg());

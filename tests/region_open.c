@@ -59,53 +59,16 @@ static off_t file_size(const char *path)
 	return st.st_size;
 }
 
-/* Open fds and mappings of the process: a failed open must leave both. */
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	cr_assert_not_null(d);
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
-
-/*
- * Mappings other than inaccessible anonymous ones: libpmem2 1.12 leaves
- * 2 MiB of PROT_NONE address space behind per reservation (see the top of
- * libdax/region.c), which this count ignores; a mapping of the file, the
- * memfd or the device left behind is counted.
- */
-static int count_maps(void)
-{
-	FILE *f = fopen("/proc/self/maps", "r");
-	char line[512], perms[8];
-	unsigned long inode;
-	int n = 0;
-
-	cr_assert_not_null(f);
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%*s %7s %*s %*s %lu", perms, &inode) == 2 &&
-		    !strcmp(perms, "---p") && inode == 0)
-			continue;
-		n++;
-	}
-	fclose(f);
-	return n;
-}
-
 /* Open must fail with @err and @msg and leave the out-pointer alone. */
 static void assert_open_fails(const char *path, int err, const char *msg)
 {
 	struct dax_region *r = UNTOUCHED;
-	int fds = count_fds(), maps = count_maps();
+	int fds = test_count_fds(), maps = test_count_maps();
 
 	assert_fails_with(dax_region_open(path, opts, &r), err, msg);
 	cr_assert_eq(r, UNTOUCHED, "the out-pointer changed on failure");
-	cr_assert_eq(count_fds(), fds, "a failed open leaked a descriptor");
-	cr_assert_eq(count_maps(), maps, "a failed open left a mapping");
+	cr_assert_eq(test_count_fds(), fds, "a failed open leaked a descriptor");
+	cr_assert_eq(test_count_maps(), maps, "a failed open left a mapping");
 }
 
 ParameterizedTestParameters(region_open, memfd_is_mapped_aligned)

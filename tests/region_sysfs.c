@@ -64,41 +64,6 @@ static void teardown(void)
 
 TestSuite(region_sysfs, .init = setup, .fini = teardown);
 
-/* mkdir -p, without a shell (a dozen per test). */
-static void mkdirs(const char *path)
-{
-	char buf[700];
-
-	snprintf(buf, sizeof(buf), "%s", path);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		cr_assert(!mkdir(buf, 0755) || errno == EEXIST, "%s", buf);
-		*p = '/';
-	}
-	cr_assert(!mkdir(buf, 0755) || errno == EEXIST, "%s", buf);
-}
-
-static void put(const char *dir, const char *name, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void put(const char *dir, const char *name, const char *fmt, ...)
-{
-	char path[700];
-	va_list ap;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	f = fopen(path, "w");
-	cr_assert_not_null(f, "%s", path);
-	va_start(ap, fmt);
-	vfprintf(f, fmt, ap);
-	va_end(ap);
-	fputc('\n', f);
-	fclose(f);
-}
-
 /* Build @dev's tree under root for the MAJ:MIN of @device. */
 static void fake_for(const struct fake_dev *dev, const char *device)
 {
@@ -110,42 +75,45 @@ static void fake_for(const struct fake_dev *dev, const char *device)
 
 	cr_assert_eq(stat(device, &st), 0);
 	snprintf(devdir, sizeof(devdir), "%s/devices/%s/dax0.0", root, parent);
-	mkdirs(devdir);
+	test_mkdirs(devdir);
 	snprintf(path, sizeof(path), "%s/devices/%s/dax_region", root, parent);
-	mkdirs(path);
+	test_mkdirs(path);
 	if (dev->region_align)
-		put(path, "align", "%llu",
+		test_put_file(path, "align", "%llu\n",
 		    (unsigned long long)dev->region_align);
 	snprintf(target, sizeof(target), "%s/bus/%s", root, dev->subsystem);
-	mkdirs(target);
+	test_mkdirs(target);
 	snprintf(path, sizeof(path), "%s/subsystem", devdir);
 	cr_assert_eq(symlink(target, path), 0);
 	snprintf(path, sizeof(path), "%s/dev/char", root);
-	mkdirs(path);
+	test_mkdirs(path);
 	snprintf(path, sizeof(path), "%s/dev/char/%u:%u", root,
 		 major(st.st_rdev), minor(st.st_rdev));
 	cr_assert_eq(symlink(devdir, path), 0);
 
 	if (dev->size_text[0])
-		put(devdir, "size", "%s", dev->size_text);
+		test_put_file(devdir, "size", "%s\n", dev->size_text);
 	else
-		put(devdir, "size", "%llu", (unsigned long long)dev->size);
+		test_put_file(devdir, "size", "%llu\n",
+			      (unsigned long long)dev->size);
 	if (dev->align)
-		put(devdir, "align", "%llu", (unsigned long long)dev->align);
+		test_put_file(devdir, "align", "%llu\n",
+			      (unsigned long long)dev->align);
 	if (dev->numa_node != -2)
-		put(devdir, "numa_node", "%d", dev->numa_node);
+		test_put_file(devdir, "numa_node", "%d\n", dev->numa_node);
 	if (dev->target_node != -2)
-		put(devdir, "target_node", "%d", dev->target_node);
+		test_put_file(devdir, "target_node", "%d\n", dev->target_node);
 	if (dev->legacy_resource)
-		put(devdir, "resource", "%#llx",
+		test_put_file(devdir, "resource", "%#llx\n",
 		    (unsigned long long)dev->legacy_resource);
 	for (unsigned i = 0; i < dev->nr_maps; i++) {
 		snprintf(path, sizeof(path), "%s/mapping%u", devdir, i);
-		mkdirs(path);
-		put(path, "start", "%#llx",
+		test_mkdirs(path);
+		test_put_file(path, "start", "%#llx\n",
 		    (unsigned long long)dev->maps[i].start);
-		put(path, "end", "%#llx", (unsigned long long)dev->maps[i].end);
-		put(path, "page_offset", "%#llx",
+		test_put_file(path, "end", "%#llx\n",
+			      (unsigned long long)dev->maps[i].end);
+		test_put_file(path, "page_offset", "%#llx\n",
 		    (unsigned long long)dev->maps[i].page_offset);
 	}
 }
@@ -169,53 +137,16 @@ static const struct fake_dev devdax = {
 		  { 0x4c000000, 0x4c1fffff, 0x600 } },
 };
 
-/* Open fds and mappings of the process: a failed open must leave both. */
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	cr_assert_not_null(d);
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
-
-/*
- * Mappings other than inaccessible anonymous ones: libpmem2 1.12 leaves
- * 2 MiB of PROT_NONE address space behind per reservation (see the top of
- * libdax/region.c), which this count ignores; a mapping of the file, the
- * memfd or the device left behind is counted.
- */
-static int count_maps(void)
-{
-	FILE *f = fopen("/proc/self/maps", "r");
-	char line[512], perms[8];
-	unsigned long inode;
-	int n = 0;
-
-	cr_assert_not_null(f);
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%*s %7s %*s %*s %lu", perms, &inode) == 2 &&
-		    !strcmp(perms, "---p") && inode == 0)
-			continue;
-		n++;
-	}
-	fclose(f);
-	return n;
-}
-
 static void assert_open_fails_on(const char *device, int err,
 				 const char *msg)
 {
 	struct dax_region *r = UNTOUCHED;
-	int fds = count_fds(), maps = count_maps();
+	int fds = test_count_fds(), maps = test_count_maps();
 
 	assert_fails_with(dax_region_open(device, opts, &r), err, msg);
 	cr_assert_eq(r, UNTOUCHED, "the out-pointer changed on failure");
-	cr_assert_eq(count_fds(), fds, "a failed open leaked a descriptor");
-	cr_assert_eq(count_maps(), maps, "a failed open left a mapping");
+	cr_assert_eq(test_count_fds(), fds, "a failed open leaked a descriptor");
+	cr_assert_eq(test_count_maps(), maps, "a failed open left a mapping");
 }
 
 static void assert_open_fails(int err, const char *msg)
@@ -549,12 +480,12 @@ Test(region_sysfs, warm_open_close_leaves_nothing_behind)
 	fake(&devdax);
 	cr_assert_eq(dax_region_open(DEVICE, opts, &r), 0);
 	dax_region_close(&r);	/* first use: libpmem2 and RCU set up */
-	fds = count_fds();
-	maps = count_maps();
+	fds = test_count_fds();
+	maps = test_count_maps();
 	cr_assert_eq(dax_region_open(DEVICE, opts, &r), 0);
 	dax_region_close(&r);
-	cr_assert_eq(count_fds(), fds);
-	cr_assert_eq(count_maps(), maps);
+	cr_assert_eq(test_count_fds(), fds);
+	cr_assert_eq(test_count_maps(), maps);
 }
 
 /* libpmem2 1.12 crashes on device-DAX outside an NVDIMM bus (region.c). */
