@@ -71,14 +71,19 @@ static bool page_ok(const unsigned char *c, unsigned char t)
 	return true;
 }
 
+/*
+ * Read the entry as dax_fault()'s fast path does: by the word's own order.
+ * A split (a truncate cutting a 2 MiB entry the pin does not cover)
+ * rewrites the pieces' slots one by one under the entry lock, so a
+ * lock-free load may briefly find the old, locked order-9 word in an
+ * order-0 slot; the word still says which page backs @idx.
+ */
 static bool pfn_still(uint64_t idx, const struct dax_fault_ext *ext)
 {
-	uint64_t first, v;
-	unsigned order;
+	uint64_t v = dax_tree_load(m->tree, idx);
 
-	v = dax_tree_load_covering(m->tree, idx, &first, &order);
 	return v && dax_entry_is_real(v) &&
-	       dax_entry_pfn(v) + (idx - first) ==
+	       dax_entry_pfn(v) + (idx - dax_entry_first(v, idx)) ==
 		       ext->pfn + (idx - ext->first);
 }
 
