@@ -348,7 +348,7 @@ static int cmd_unbind(int fd, const char *dev, bool with_pipe)
 	struct sigaction sa = { .sa_handler = on_sigbus };
 	unsigned long long align = 0;
 	char path[128], name[64];
-	int pfd[2], rc, st;
+	int pfd[2], rc, st, ust = 0;
 	pid_t kids[2], unbinder;
 	struct stat sb;
 	size_t len;
@@ -392,6 +392,15 @@ static int cmd_unbind(int fd, const char *dev, bool with_pipe)
 		check(WIFEXITED(st) && WEXITSTATUS(st) == 0,
 		      "faulting child %d saw the unbind (status %#x)", i, st);
 	}
+	/*
+	 * The children see the unbind as soon as their faults fail, but the
+	 * kernel zaps the user mappings last: this process's mapping, fully
+	 * populated by the memset above, may still answer until the unbind
+	 * returns.  Wait for it before touching the mapping (with a pipe
+	 * holding pages the unbind may not return: that case waits below).
+	 */
+	if (!with_pipe)
+		waitpid(unbinder, &ust, 0);
 	sigaction(SIGBUS, &sa, NULL);
 	volatile int got_bus = 0;
 	if (!sigsetjmp(bus_jmp, 1))
@@ -412,9 +421,9 @@ static int cmd_unbind(int fd, const char *dev, bool with_pipe)
 		       "waits until the pages are released");
 		fflush(stdout);
 		splice_out(pfd);
+		waitpid(unbinder, &ust, 0);
 	}
-	waitpid(unbinder, &st, 0);
-	check(WIFEXITED(st) && WEXITSTATUS(st) == 0, "unbind %s completed",
+	check(WIFEXITED(ust) && WEXITSTATUS(ust) == 0, "unbind %s completed",
 	      name);
 	void *again = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
 	int e = again == MAP_FAILED ? errno : 0;
