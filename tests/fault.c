@@ -515,20 +515,9 @@ Test(fault, a_killed_region_fails_enxio, .init = setup, .fini = teardown)
 
 Test(fault, a_write_on_a_read_only_region_fails_erofs)
 {
-	struct dax_region_opts *o;
 	struct dax_fault_ext ext;
-	char path[] = "/tmp/libdax-fault-ro.XXXXXX";
-	int fd = mkstemp(path), ret;
 
-	cr_assert_geq(fd, 0);
-	cr_assert_eq(ftruncate(fd, 4 * MiB), 0);
-	close(fd);
-	cr_assert_eq(dax_region_opts_new(&o), 0);
-	cr_assert_eq(dax_region_opts_set_flags(o, DAX_REGION_READONLY), 0);
-	ret = dax_region_open(path, o, &r);
-	dax_region_opts_delete(&o);
-	unlink(path);
-	cr_assert_eq(ret, 0, "%s", dax_errormsg());
+	test_open_readonly_file(4 * MiB, &r);
 	cr_assert_eq(dax_mapping_new(r, &default_ops, NULL, 4 * MiB, &m), 0);
 	fault_ok(3, 0);
 	assert_fails_with(dax_fault(m, 3, DAX_FAULT_WRITE, &ext), -EROFS,

@@ -324,20 +324,9 @@ Test(fault_engine, a_page_owned_by_another_entry_is_refused, .init = setup,
 
 Test(fault_engine, writes_on_a_read_only_region_fail_erofs_even_when_mapped)
 {
-	struct dax_region_opts *o;
 	struct dax_fault_ext ext;
-	char path[] = "/tmp/libdax-fault-engine-ro.XXXXXX";
-	int fd = mkstemp(path), ret;
 
-	cr_assert_geq(fd, 0);
-	cr_assert_eq(ftruncate(fd, 4 * MiB), 0);
-	close(fd);
-	cr_assert_eq(dax_region_opts_new(&o), 0);
-	cr_assert_eq(dax_region_opts_set_flags(o, DAX_REGION_READONLY), 0);
-	ret = dax_region_open(path, o, &r);
-	dax_region_opts_delete(&o);
-	unlink(path);
-	cr_assert_eq(ret, 0, "%s", dax_errormsg());
+	test_open_readonly_file(4 * MiB, &r);
 	memset(&eng, 0, sizeof(eng));
 	eng.small_order = -1;
 	eng.nospace_above = 64;

@@ -123,4 +123,26 @@ static inline void test_put_file(const char *dir, const char *name,
 	fclose(f);
 }
 
+/*
+ * Open a read-only region on a fresh temporary file of @size bytes; the
+ * file is unlinked at once (the mapping keeps it).
+ */
+static inline void test_open_readonly_file(uint64_t size,
+					   struct dax_region **region)
+{
+	struct dax_region_opts *o;
+	char path[] = "/tmp/libdax-test-ro.XXXXXX";
+	int fd = mkstemp(path), ret;
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(ftruncate(fd, (off_t)size), 0);
+	close(fd);
+	cr_assert_eq(dax_region_opts_new(&o), 0);
+	cr_assert_eq(dax_region_opts_set_flags(o, DAX_REGION_READONLY), 0);
+	ret = dax_region_open(path, o, region);
+	dax_region_opts_delete(&o);
+	unlink(path);
+	cr_assert_eq(ret, 0, "%s", dax_errormsg());
+}
+
 #endif /* LIBDAX_TEST_HELPERS_H */
