@@ -513,6 +513,42 @@ int dax_punch_hole(struct dax_mapping *mapping, uint64_t offset,
 		   uint64_t len);
 int dax_region_revoke(struct dax_region *region, int timeout_ms);
 
+/*
+ * Async I/O: transfers between a mapping range and a file descriptor opened
+ * with O_DIRECT, through libaio.  Each request pins its range from
+ * submission until it is reaped, so a truncate or hole punch of the range
+ * waits for the transfer: see dax_aio_setup(3).
+ */
+struct dax_aio;
+
+struct dax_aio_event {
+	void *priv;		/* as given to dax_aio_read/dax_aio_write */
+	int64_t result;		/* bytes transferred, or a negative errno */
+};
+
+typedef void (*dax_aio_done_fn)(struct dax_aio *aio,
+				const struct dax_aio_event *event);
+
+enum dax_aio_flag {
+	DAX_AIO_MORE = 1 << 0,	 /* queue only: submit with the next call */
+	DAX_AIO_NOWAIT = 1 << 1, /* fail -EAGAIN rather than wait on a drain */
+};
+
+int dax_aio_setup(struct dax_mapping *mapping, unsigned depth,
+		  struct dax_aio **aio);
+int dax_aio_teardown(struct dax_aio **aio);
+int dax_aio_set_done(struct dax_aio *aio, dax_aio_done_fn done);
+/* mapping [offset, offset + len) -> fd at file_offset */
+int dax_aio_write(struct dax_aio *aio, uint64_t offset, uint64_t len, int fd,
+		  uint64_t file_offset, unsigned flags, void *priv);
+/* fd at file_offset -> mapping [offset, offset + len), allocating blocks */
+int dax_aio_read(struct dax_aio *aio, int fd, uint64_t file_offset,
+		 uint64_t offset, uint64_t len, unsigned flags, void *priv);
+int dax_aio_submit(struct dax_aio *aio);
+int dax_aio_reap(struct dax_aio *aio, unsigned min_nr, unsigned max_nr,
+		 struct dax_aio_event *events, int timeout_ms);
+int dax_aio_get_in_flight(const struct dax_aio *aio, unsigned *nr);
+
 /* ---- writeback, memory failure ----------------------------------------------- */
 
 /*
