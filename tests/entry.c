@@ -7,41 +7,18 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-#include "helpers.h"
-#include "libdax/internal.h"
+#include "entry_world.h"
 
-#define NR_PAGES (UINT64_C(1) << 20)
-
-static const struct dax_mapping_ops no_ops;
-static struct dax_rmap *rmap;
-static struct dax_mapping *m;
+#define NR_PAGES ENTRY_WORLD_PAGES
 
 static void setup(void)
 {
-	cr_assert_eq(dax_rmap_new(NR_PAGES, 64, &rmap), 0);
-	cr_assert_eq(dax_mapping_new_rmap(rmap, NULL, &no_ops, NULL,
-					  UINT64_C(1) << 40, &m), 0);
+	entry_world_make(64);
 }
 
 static void teardown(void)
 {
-	dax_mapping_put(&m);
-	dax_rmap_put(rmap);
-	dax_rcu_barrier();
-}
-
-/* Install a real (pfn != 0) or ZERO (pfn == 0) unlocked entry. */
-static void install(struct dax_mapping *map, uint64_t index, unsigned order,
-		    uint64_t pfn)
-{
-	struct dax_locked_entry le;
-
-	cr_assert_eq(dax_entry_grab(map, index, order, &le), 0, "%s",
-		     dax_errormsg());
-	cr_assert_eq(dax_entry_replace(map, &le, pfn,
-				       pfn ? 0 : DAX_ENTRY_ZERO), 0, "%s",
-		     dax_errormsg());
-	dax_entry_put(map, &le);
+	entry_world_end();
 }
 
 Test(entry, word_packs_pfn_order_flags_and_sequence)

@@ -12,53 +12,25 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-#include "helpers.h"
-#include "libdax/internal.h"
+#include "entry_world.h"
 
-#define NR_PAGES (UINT64_C(1) << 20)
+#define NR_PAGES ENTRY_WORLD_PAGES
 #define KEY_SCALE 1000
-
-static const struct dax_mapping_ops no_ops;
-static struct dax_rmap *rmap;
-static struct dax_mapping *m;
-
-static void make_world(unsigned buckets)
-{
-	cr_assert_eq(dax_rmap_new(NR_PAGES, buckets, &rmap), 0);
-	cr_assert_eq(dax_mapping_new_rmap(rmap, NULL, &no_ops, NULL,
-					  UINT64_C(1) << 40, &m), 0);
-}
 
 static void setup(void)
 {
-	make_world(DAX_WAITQ_DEFAULT_BUCKETS);
+	entry_world_make(DAX_WAITQ_DEFAULT_BUCKETS);
 }
 
 /* One bucket: every key collides. */
 static void setup_collide(void)
 {
-	make_world(1);
+	entry_world_make(1);
 }
 
 static void teardown(void)
 {
-	dax_mapping_put(&m);
-	dax_rmap_put(rmap);
-	dax_rcu_barrier();
-}
-
-/* Install an unlocked entry; pfn 0 makes a ZERO entry. */
-static void install(struct dax_mapping *map, uint64_t index, unsigned order,
-		    uint64_t pfn)
-{
-	struct dax_locked_entry le;
-
-	cr_assert_eq(dax_entry_grab(map, index, order, &le), 0, "%s",
-		     dax_errormsg());
-	cr_assert_eq(dax_entry_replace(map, &le, pfn,
-				       pfn ? 0 : DAX_ENTRY_ZERO), 0, "%s",
-		     dax_errormsg());
-	dax_entry_put(map, &le);
+	entry_world_end();
 }
 
 static bool locked_at(uint64_t index)
