@@ -16,12 +16,6 @@
 
 #define PAGE 4096
 
-static void badblocks_usage(void)
-{
-	printf("usage: %s badblocks [-u] [--sysfs-root DIR] [-a ALIGN] "
-	       "[-s SIZE] PATH...\n", progname);
-}
-
 static void add_range(struct json_object *jb, uint64_t first, uint64_t n)
 {
 	struct json_object *b = json_object_new_object();
@@ -57,31 +51,21 @@ void badblocks_to_json(struct dax_region *region, struct json_object *jr)
 
 int cmd_badblocks(int argc, char **argv)
 {
-	static const struct option longopts[] = { COMMON_LONGOPTS, { 0 } };
+	static const struct cli_spec spec = {
+		.name = "badblocks",
+		.usage = "[-u] [--sysfs-root DIR] [-a ALIGN] [-s SIZE] PATH...",
+		.min_paths = 1,
+		.max_paths = -1,
+	};
 	struct json_object *report, *regions;
 	struct cli_opts o = { 0 };
-	int c, i, ret, status = EXIT_OK;
+	int i, ret, status = EXIT_OK;
 	char msg[512];
 	size_t k;
 
-	while ((c = getopt_long(argc, argv, COMMON_SHORTOPTS, longopts,
-				NULL)) != -1) {
-		if (c == 'h') {
-			badblocks_usage();
-			return EXIT_OK;
-		}
-		ret = parse_common_option(c, optarg, &o);
-		if (ret == 0)
-			bad_option(argv);
-		if (ret <= 0)
-			return EXIT_USAGE;
-	}
-	if (argc == optind) {
-		usage_error("badblocks takes at least one PATH");
-		return EXIT_USAGE;
-	}
-	if (check_paths(&o, argv + optind, argc - optind))
-		return EXIT_USAGE;
+	ret = parse_common_args(argc, argv, &spec, &o);
+	if (ret >= 0)
+		return ret;
 
 	report = json_new_report();
 	regions = json_object_object_get(report, "regions");

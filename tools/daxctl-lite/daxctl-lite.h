@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <getopt.h>
 
 #include <json-c/json.h>
 
@@ -53,7 +54,25 @@ void bad_option(char **argv);
 int parse_size(const char *arg, uint64_t *out);
 /* Return 1 if @c was a common option (consumed), 0 if not, -1 on bad value. */
 int parse_common_option(int c, const char *arg, struct cli_opts *o);
-int check_paths(const struct cli_opts *o, char *const *paths, int n);
+
+#define CLI_MAX_LONGOPTS 16
+
+/* What a command accepts beyond the common options. */
+struct cli_spec {
+	const char *name;		/* the command, for messages */
+	const char *usage;		/* its synopsis after the name */
+	const char *shortopts;		/* its own short options, or NULL */
+	const struct option *longopts;	/* its own, { 0 }-terminated, or NULL */
+	/* Like parse_common_option() for the command's own options. */
+	int (*option)(int c, const char *arg, void *priv);
+	void *priv;
+	int min_paths, max_paths;	/* max_paths -1: any number */
+	bool any_memfd;			/* memfd:NAME needs no --size */
+};
+
+/* Return: -1 to go on (optind: the first PATH), or an exit status. */
+int parse_common_args(int argc, char **argv, const struct cli_spec *spec,
+		      struct cli_opts *o);
 
 /* sysfs.c: devices of the device-DAX bus and of the companion module */
 const char *sysfs_root(const struct cli_opts *o);

@@ -15,10 +15,26 @@
 
 #define MAX_OFFSETS 64
 
-static void info_usage(void)
+struct offsets {
+	uint64_t v[MAX_OFFSETS];
+	int n;
+};
+
+static int info_option(int c, const char *arg, void *priv)
 {
-	printf("usage: %s info [-u] [--sysfs-root DIR] [-a ALIGN] [-s SIZE] "
-	       "[-o OFFSET]... PATH\n", progname);
+	struct offsets *off = priv;
+
+	if (c != 'o')
+		return 0;
+	if (off->n == MAX_OFFSETS) {
+		usage_error("at most %d offsets", MAX_OFFSETS);
+		return -1;
+	}
+	if (parse_size(arg, &off->v[off->n++])) {
+		usage_error("--offset: '%s' is not an offset", arg);
+		return -1;
+	}
+	return 1;
 }
 
 /* Return: 0, or -errno after reporting the failure. */
@@ -70,48 +86,30 @@ static int translate_all(struct json_object *report,
 int cmd_info(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		COMMON_LONGOPTS,
 		{ "offset", required_argument, NULL, 'o' },
 		{ 0 },
 	};
+	struct offsets offsets = { .n = 0 };
+	const struct cli_spec spec = {
+		.name = "info",
+		.usage = "[-u] [--sysfs-root DIR] [-a ALIGN] [-s SIZE] "
+			 "[-o OFFSET]... PATH",
+		.shortopts = "o:",
+		.longopts = longopts,
+		.option = info_option,
+		.priv = &offsets,
+		.min_paths = 1,
+		.max_paths = 1,
+	};
 	struct dax_region *region = NULL;
-	uint64_t offsets[MAX_OFFSETS];
 	struct json_object *report;
 	struct cli_opts o = { 0 };
-	int c, ret, nr_offsets = 0, status = EXIT_OK;
+	int ret, status = EXIT_OK;
 	char msg[512];
 
-	while ((c = getopt_long(argc, argv, COMMON_SHORTOPTS "o:", longopts,
-				NULL)) != -1) {
-		if (c == 'h') {
-			info_usage();
-			return EXIT_OK;
-		}
-		if (c == 'o') {
-			if (nr_offsets == MAX_OFFSETS) {
-				usage_error("at most %d offsets", MAX_OFFSETS);
-				return EXIT_USAGE;
-			}
-			if (parse_size(optarg, &offsets[nr_offsets++])) {
-				usage_error("--offset: '%s' is not an offset",
-					    optarg);
-				return EXIT_USAGE;
-			}
-			continue;
-		}
-		ret = parse_common_option(c, optarg, &o);
-		if (ret == 0)
-			bad_option(argv);
-		if (ret <= 0)
-			return EXIT_USAGE;
-	}
-	if (argc - optind != 1) {
-		usage_error("info takes exactly one PATH (%d given)",
-			    argc - optind);
-		return EXIT_USAGE;
-	}
-	if (check_paths(&o, argv + optind, 1))
-		return EXIT_USAGE;
+	ret = parse_common_args(argc, argv, &spec, &o);
+	if (ret >= 0)
+		return ret;
 
 	report = json_new_report();
 	ret = region_open(&o, argv[optind], &region, msg, sizeof(msg));
@@ -121,7 +119,7 @@ int cmd_info(int argc, char **argv)
 	} else {
 		json_object_array_add(json_object_object_get(report, "regions"),
 				      region_to_json(&o, region));
-		if (translate_all(report, region, offsets, nr_offsets))
+		if (translate_all(report, region, offsets.v, offsets.n))
 			status = EXIT_RUNTIME;
 		dax_region_close(&region);
 	}

@@ -14,12 +14,6 @@
 #include "libdax.h"
 #include "daxctl-lite.h"
 
-static void list_usage(void)
-{
-	printf("usage: %s list [-u] [--sysfs-root DIR] [-a ALIGN] [-s SIZE] "
-	       "[PATH...]\n", progname);
-}
-
 /* A device named on the command line that sysfs already listed. */
 static bool already_listed(struct json_object *regions, const char *path)
 {
@@ -50,27 +44,19 @@ void report_error(struct json_object *report, const char *path, int err,
 
 int cmd_list(int argc, char **argv)
 {
-	static const struct option longopts[] = { COMMON_LONGOPTS, { 0 } };
+	static const struct cli_spec spec = {
+		.name = "list",
+		.usage = "[-u] [--sysfs-root DIR] [-a ALIGN] [-s SIZE] [PATH...]",
+		.max_paths = -1,
+	};
 	struct json_object *report, *regions;
 	struct cli_opts o = { 0 };
-	int c, i, ret, status = EXIT_OK;
+	int i, ret, status = EXIT_OK;
 	char msg[512];
 
-	while ((c = getopt_long(argc, argv, COMMON_SHORTOPTS, longopts,
-				NULL)) != -1) {
-		if (c == 'h') {
-			list_usage();
-			return EXIT_OK;
-		}
-		ret = parse_common_option(c, optarg, &o);
-		if (ret == 0)
-			bad_option(argv);
-		if (ret <= 0)
-			return EXIT_USAGE;
-	}
-
-	if (check_paths(&o, argv + optind, argc - optind))
-		return EXIT_USAGE;
+	ret = parse_common_args(argc, argv, &spec, &o);
+	if (ret >= 0)
+		return ret;
 
 	report = json_new_report();
 	regions = json_object_object_get(report, "regions");
