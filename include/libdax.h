@@ -500,6 +500,8 @@ enum dax_lease_flag {
 int dax_pin_range(struct dax_mapping *mapping, uint64_t start, uint64_t last,
 		  unsigned flags, struct dax_pin **pin);
 int dax_unpin(struct dax_pin **pin);
+int dax_pin_fault(struct dax_mapping *mapping, uint64_t index, unsigned flags,
+		  struct dax_fault_ext *ext, struct dax_pin **pin);
 int dax_lease_take(struct dax_mapping *mapping, uint64_t start, uint64_t last,
 		   unsigned flags, struct dax_lease **lease);
 int dax_lease_release(struct dax_lease **lease);

@@ -370,6 +370,62 @@ DAX_EXPORT int dax_unpin(struct dax_pin **pin)
 	return 0;
 }
 
+/**
+ * dax_pin_fault() - pin, then fault: a pointer that cannot go away
+ * @mapping: the mapping
+ * @index: the page index to fault
+ * @flags: dax_fault() flags (DAX_FAULT_WRITE, DAX_FAULT_LOCK, sizes)
+ * @ext: receives what dax_fault() returns
+ * @pin: receives the pin (dax_unpin() ends it); NULL on failure
+ *
+ * The order matters: a pin taken first is counted by any layout change
+ * that starts later (which then waits for it), or waits for one already
+ * draining, after which the fault sees the new layout.  A fault first
+ * and a pin second could hand out a block a truncate frees in between.
+ * The pin covers the naturally aligned range the fault may return: one
+ * page, or 512 or 262144 pages with DAX_FAULT_SIZE_2M or _1G.
+ *
+ * Context: as dax_pin_range() (may sleep while a drain of the range runs)
+ * and dax_fault().  The mapping must outlive the pin.
+ * Return: 0; an error of dax_pin_range() or of dax_fault(), after which
+ * no pin is held.
+ */
+DAX_EXPORT int dax_pin_fault(struct dax_mapping *mapping, uint64_t index,
+			     unsigned flags, struct dax_fault_ext *ext,
+			     struct dax_pin **pin)
+{
+	unsigned order = flags & DAX_FAULT_SIZE_1G ? 18 :
+			 flags & DAX_FAULT_SIZE_2M ? 9 : 0;
+	uint64_t start, last;
+	struct dax_pin *p;
+	int ret;
+
+	if (!pin || !ext || index > DAX_MAPPING_MAX_INDEX) {
+		if (pin)
+			*pin = NULL;
+		return dax_fail(NULL, -EINVAL, "dax_pin_fault: %s",
+				!pin ? "pin is NULL" : !ext ? "ext is NULL" :
+				"index above DAX_MAPPING_MAX_INDEX");
+	}
+	start = index & ~((UINT64_C(1) << order) - 1);
+	last = start + (UINT64_C(1) << order) - 1;
+	if (last > DAX_MAPPING_MAX_INDEX)
+		last = DAX_MAPPING_MAX_INDEX;
+	ret = dax_pin_range(mapping, start, last, 0, &p);
+	if (ret) {
+		*pin = NULL;
+		return ret;
+	}
+	ret = dax_fault(mapping, index, flags, ext);
+	if (ret) {
+		dax_unpin(&p);	/* keeps the fault's message */
+		*pin = NULL;
+		return ret;
+	}
+	*pin = p;
+	return 0;
+}
+
 /* ---- draining -------------------------------------------------------------- */
 
 static void drain_begin(struct dax_layout *L, uint64_t start, uint64_t last)

@@ -211,6 +211,62 @@ Test(layout, pin_in_a_draining_range_waits_for_the_drain, .init = setup,
 	dax_unpin(&pn.pin);
 }
 
+/* ---- pin and fault ------------------------------------------------------------ */
+
+static void *truncate_to_zero(void *arg)
+{
+	*(int *)arg = dax_truncate(m, 0);
+	return NULL;
+}
+
+Test(layout, pin_fault_keeps_the_pointer_until_the_unpin, .init = setup,
+     .fini = teardown)
+{
+	struct dax_fault_ext ext;
+	struct dax_pin *p = (void *)1;
+	unsigned char *addr;
+	pthread_t t;
+	int tret = 1;
+
+	write_page(3, 0, 0x5a);
+	cr_assert_eq(dax_pin_fault(m, 3, 0, &ext, &p), 0, "%s",
+		     dax_errormsg());
+	cr_assert_not_null(p);
+	addr = ext.addr;
+	cr_assert_eq(addr[10], 0x5a);
+	cr_assert_eq(pthread_create(&t, NULL, truncate_to_zero, &tret), 0);
+	sleep_ms(50);
+	/* the truncate waits: the block is still ours */
+	cr_assert_eq(dax_mapping_get_size(m), 16 * MiB);
+	cr_assert_eq(addr[4095], 0x5a);
+	dax_unpin(&p);
+	pthread_join(t, NULL);
+	cr_assert_eq(tret, 0);
+	cr_assert_eq(dax_mapping_get_size(m), 0);
+}
+
+Test(layout, pin_fault_that_fails_holds_no_pin, .init = setup,
+     .fini = teardown)
+{
+	struct dax_fault_ext ext;
+	struct dax_pin *p = (void *)1;
+
+	/* past the end: the fault fails, the pin is dropped again */
+	assert_fails_with(dax_pin_fault(m, 16 * MiB / PAGE, 0, &ext, &p),
+			  -ENXIO, "");
+	cr_assert_null(p);
+	cr_assert_eq(dax_break_layouts(m, 0, DAX_MAPPING_MAX_INDEX, 0), 0,
+		     "a pin was left behind: %s", dax_errormsg());
+	assert_fails_with(dax_pin_fault(m, 0, 0, NULL, &p), -EINVAL, "ext");
+	cr_assert_null(p);
+	/* a 2 MiB fault pins its whole aligned range */
+	cr_assert_eq(dax_pin_fault(m, 700, DAX_FAULT_WRITE | DAX_FAULT_SIZE_2M,
+				   &ext, &p), 0, "%s", dax_errormsg());
+	cr_assert_eq(ext.order, 9);
+	assert_fails_with(dax_break_layouts(m, 0, 0, 20), -ETIMEDOUT, "pin");
+	dax_unpin(&p);
+}
+
 /* ---- truncate with readers -------------------------------------------------- */
 
 struct reader {
