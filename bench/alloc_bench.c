@@ -13,7 +13,9 @@
  * noisy), each run ended by waiting for the frees' grace periods.  Order-9
  * runs stay below the region's 2048 blocks of 2 MiB: a loop that frees and
  * reallocates faster than grace periods end measures their length, not the
- * allocator.  Run: alloc_bench [--quick]
+ * allocator.  The 2-thread/1-thread scaling of each row is also printed as
+ * a ratio line (bench/bench.h; no goal was set) for `make bench`'s report.
+ * Run: alloc_bench [--quick]  (or DAX_BENCH_QUICK=1)
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -23,6 +25,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench/bench.h"
 #include "libdax.h"
 #include "libdax/internal.h"
 
@@ -94,7 +97,7 @@ static void *worker(void *arg)
 /* Million block allocations (each with its free) per second. */
 static double run(enum mode mode, unsigned order, int threads)
 {
-	long iters = quick ? 20000 : 200000;
+	long iters = quick ? 50000 : 200000;
 	double best = 0;
 
 	if (mode == BATCH_DEFERRED)
@@ -106,7 +109,7 @@ static double run(enum mode mode, unsigned order, int threads)
 	 */
 	if (order == 9 && iters * (mode == BATCH_DEFERRED ? 64 : 1) > 900)
 		iters = mode == BATCH_DEFERRED ? 900 / 64 : 900;
-	for (int rep = 0; rep < (quick ? 2 : 5); rep++) {
+	for (int rep = 0; rep < (quick ? 3 : 5); rep++) {
 		pthread_barrier_t start;
 		pthread_t t[2];
 		struct job j[2];
@@ -144,8 +147,7 @@ int main(int argc, char **argv)
 	};
 	struct dax_region_opts *opts;
 
-	quick = (argc > 1 && !strcmp(argv[1], "--quick")) ||
-		getenv("DAX_BENCH_QUICK");
+	quick = (argc > 1 && !strcmp(argv[1], "--quick")) || bench_quick();
 	if (dax_region_opts_new(&opts) ||
 	    dax_region_opts_set_size(opts, 4ULL << 30) ||
 	    dax_region_open("memfd:alloc-bench", opts, &region) ||
@@ -155,17 +157,22 @@ int main(int argc, char **argv)
 	}
 	dax_region_opts_delete(&opts);
 	printf("block allocator, 4 GiB memfd region, Mops/s (best of %d)\n",
-	       quick ? 2 : 5);
+	       quick ? 3 : 5);
 	printf("%-28s %5s %9s %9s %8s\n", "pattern", "order", "1 thread",
 	       "2 threads", "scaling");
 	for (size_t m = 0; m < sizeof(modes) / sizeof(modes[0]); m++) {
 		for (unsigned order = 0; order <= 9; order += 9) {
 			double one = run(modes[m].mode, order, 1);
 			double two = run(modes[m].mode, order, 2);
+			char metric[80];
 
 			printf("%-28s %5u %9.2f %9.2f %7.2fx\n", modes[m].name,
 			       order, one, two, two / one);
-			fflush(stdout);
+			snprintf(metric, sizeof(metric),
+				 "%s, order %u, 2 threads' throughput",
+				 modes[m].name, order);
+			bench_ratio("alloc", metric, two / one, NULL,
+				    "1 thread");
 		}
 	}
 	dax_region_close(&region);

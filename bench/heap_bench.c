@@ -23,7 +23,11 @@
  * the bytes of its extents against the bytes of live objects, and the
  * extents' bytes against what whole buddy blocks would have taken.
  *
- * Run: heap_bench [--quick]
+ * Every row's ratio is also printed as a ratio line (bench/bench.h) for
+ * `make bench`'s report, the goal on each, and the extents' overhead
+ * without one.
+ *
+ * Run: heap_bench [--quick]  (or DAX_BENCH_QUICK=1)
  */
 #include <jemalloc/jemalloc.h>
 #include <pthread.h>
@@ -33,6 +37,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench/bench.h"
 #include "libdax.h"
 #include "libdax/internal.h"
 
@@ -192,6 +197,9 @@ static void waste(void)
 	       "heap trims each block to its extent and takes none of "
 	       "that)\n",
 	       pow2 / 1048576.0, 100.0 * ((double)pow2 / (double)asked - 1));
+	bench_ratio("heap", "region bytes held per live byte, mixed 1 B-64 KiB",
+		    (double)st.region_bytes / (double)st.allocated_bytes, NULL,
+		    "live objects");
 	for (int i = 0; i < 100000; i++)
 		dax_heap_free(heap, p[i]);
 	free(p);
@@ -204,9 +212,8 @@ int main(int argc, char **argv)
 	struct dax_region_opts *opts;
 	struct dax_heap_opts *hopts;
 
-	quick = (argc > 1 && !strcmp(argv[1], "--quick")) ||
-		getenv("DAX_BENCH_QUICK");
-	reps = quick ? 3 : 15;
+	quick = (argc > 1 && !strcmp(argv[1], "--quick")) || bench_quick();
+	reps = quick ? 5 : 15;
 	if (dax_region_opts_new(&opts) ||
 	    dax_region_opts_set_size(opts, 2ULL << 30) ||
 	    dax_region_open("memfd:heap-bench", opts, &region) ||
@@ -231,7 +238,7 @@ int main(int argc, char **argv)
 	for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
 		for (int threads = 1; threads <= 2; threads++) {
 			double ns[NR_KINDS];
-			char name[24];
+			char name[24], metric[80];
 
 			if (sizes[s])
 				snprintf(name, sizeof(name), "%zu", sizes[s]);
@@ -252,6 +259,13 @@ int main(int argc, char **argv)
 				printf(" %13.1f", ns[k]);
 			printf(" %6.2fx %8.2fx\n", ns[DAX_TC] / ns[JE_MALLOC],
 			       ns[DAX_TC] / ns[GLIBC]);
+			snprintf(metric, sizeof(metric),
+				 "malloc+free, %s%s, %d thread%s, time", name,
+				 sizes[s] ? " B" : " sizes", threads,
+				 threads > 1 ? "s" : "");
+			bench_ratio("heap", metric,
+				    ns[DAX_TC] / ns[JE_MALLOC], "<=1.2",
+				    "jemalloc malloc");
 		}
 	}
 	waste();

@@ -27,6 +27,10 @@
  * qsbr is listed for the read side only: it needs every application thread
  * to announce quiescent states, which a library cannot ask of its users.
  *
+ * No goal was set; the ratios (each flavor against memb, libdax's load
+ * against the same call without RCU) are also printed as ratio lines
+ * (bench/bench.h) for `make bench`'s report.
+ *
  * Run: rcu_flavor [--quick]  (or DAX_BENCH_QUICK=1)
  */
 #include <dlfcn.h>
@@ -45,6 +49,7 @@
 /* bp's read side, inlined (row 3 only; the flavors are otherwise dlopen'ed) */
 #include <urcu/static/urcu-bp.h>
 
+#include "bench/bench.h"
 #include "libdax.h"
 
 static bool quick;
@@ -391,9 +396,10 @@ int main(int argc, char **argv)
 	struct dax_fns shared, stat;
 	struct dax_job js = { 0 }, jst = { 0 };
 	bool have_shared;
+	double read_ns[sizeof(flavors) / sizeof(flavors[0])];
+	double sync_us[sizeof(flavors) / sizeof(flavors[0])];
 
-	quick = (argc > 1 && !strcmp(argv[1], "--quick")) ||
-		getenv("DAX_BENCH_QUICK");
+	quick = (argc > 1 && !strcmp(argv[1], "--quick")) || bench_quick();
 	iters = quick ? 1000000 : 5000000;	/* per run; READ_REPS runs */
 	for (size_t i = 0; i < sizeof(flavors) / sizeof(flavors[0]); i++)
 		load(&flavors[i]);
@@ -410,8 +416,10 @@ int main(int argc, char **argv)
 				     .ncalls = quick ? 100000 : 1000000 };
 
 		run_in_thread(read_side, &rj);
+		read_ns[i] = rj.ns;
 		if (f->can_sync) {
 			run_in_thread(grace_periods, &gj);
+			sync_us[i] = gj.sync_us;
 			printf("%-8s %14.2f %12.1f %14.1f %14.1f\n", f->name,
 			       rj.ns, gj.sync_us, gj.cb_latency_us,
 			       gj.cb_cost_ns);
@@ -419,6 +427,21 @@ int main(int argc, char **argv)
 			printf("%-8s %14.2f %12s %14s %14s\n", f->name, rj.ns,
 			       "-", "-", "-");
 		}
+	}
+	/* flavors[0] is memb, the one libdax uses */
+	for (size_t i = 1; i < sizeof(flavors) / sizeof(flavors[0]); i++) {
+		char metric[96];
+
+		snprintf(metric, sizeof(metric), "%s read lock+unlock through "
+			 "the exported calls, time", flavors[i].name);
+		bench_ratio("rcu", metric, read_ns[i] / read_ns[0], NULL,
+			    "memb");
+		if (!flavors[i].can_sync)
+			continue;
+		snprintf(metric, sizeof(metric), "%s synchronize_rcu beside 2 "
+			 "readers, time", flavors[i].name);
+		bench_ratio("rcu", metric, sync_us[i] / sync_us[0], NULL,
+			    "memb");
 	}
 
 	have_shared = dax_fns_shared(&shared);
@@ -449,6 +472,15 @@ int main(int argc, char **argv)
 		       j->load_ns, j->empty_ns, j->load_ns - j->empty_ns);
 		printf("    first call in a new thread (registers it): "
 		       "%.1f us\n", j->first_ns / 1000);
+		bench_ratio("rcu", k ? "dax_tree_load of an empty tree, "
+				       "libdax.a, time" :
+				       have_shared ?
+				       "dax_tree_load of an empty tree, "
+				       "libdax.so, time" :
+				       "dax_tree_load of an empty tree, "
+				       "libdax.a, time",
+			    j->load_ns / j->empty_ns, NULL,
+			    "dax_tree_empty (no RCU)");
 	}
 	return 0;
 }
