@@ -290,24 +290,28 @@ static void mark_free(struct dax_alloc *a, uint64_t i, unsigned k)
 {
 	fb_set(&a->orders[k].free, i);
 	a->orders[k].nr_free++;
+	dax_publish_blocks(a->region, a, false, k, a->orders[k].nr_free);
 }
 
 static void unmark_free(struct dax_alloc *a, uint64_t i, unsigned k)
 {
 	fb_clear(&a->orders[k].free, i);
 	a->orders[k].nr_free--;
+	dax_publish_blocks(a->region, a, false, k, a->orders[k].nr_free);
 }
 
 static void mark_used(struct dax_alloc *a, uint64_t i, unsigned k)
 {
 	bit_set(a->orders[k].used, i);
 	a->orders[k].nr_used++;
+	dax_publish_blocks(a->region, a, true, k, a->orders[k].nr_used);
 }
 
 static void unmark_used(struct dax_alloc *a, uint64_t i, unsigned k)
 {
 	bit_clear(a->orders[k].used, i);
 	a->orders[k].nr_used--;
+	dax_publish_blocks(a->region, a, true, k, a->orders[k].nr_used);
 }
 
 /*
@@ -322,6 +326,8 @@ static void release_locked(struct dax_alloc *a, uint64_t page, unsigned k)
 	if (range_has_poison(a, page, order_pages(k))) {
 		if (k == 0) {
 			a->withdrawn_pages++;
+			dax_publish_set(a->region, DAX_PUB_WITHDRAWN,
+					a->withdrawn_pages);
 			return;
 		}
 		release_locked(a, page, k - 1);
@@ -1050,6 +1056,7 @@ int dax_alloc_poison(struct dax_alloc *a, uint64_t page)
 	}
 	bit_set(a->poison, page);
 	a->nr_poisoned++;
+	dax_publish_set(a->region, DAX_PUB_POISONED, a->nr_poisoned);
 	if (find_block(a, page, &k, &first) == BLOCK_FREE) {
 		unmark_free(a, first >> k, k);
 		a->free_pages -= order_pages(k);

@@ -14,11 +14,15 @@
  *
  * The lock protocol
  * -----------------
- * As in the kernel, the lock is the LOCKED bit of the entry itself, and it
- * changes only under the tree's writer lock: a locker reads the entry
- * lock-free, and if it is unlocked, exchanges it for the locked word under
- * the tree lock (dax_tree_cmpxchg_locked(), which replaces a multi-order
- * entry whole).  Only the holder of an entry's lock changes it: replaces it
+ * As in the kernel, the lock is the LOCKED bit of the entry itself.  A
+ * locker reads the entry lock-free, and if it is unlocked, exchanges it for
+ * the locked word.  An entry that fills one tree slot (every 4 KiB entry)
+ * is exchanged with one compare-and-swap on the slot, without the tree's
+ * writer lock (dax_tree_cmpxchg_slot(); writers under that lock claim such
+ * slots by compare-and-swap too, so neither side loses a change).  A
+ * multi-slot entry (2 MiB: 8 slots) is exchanged under the tree lock
+ * (dax_tree_cmpxchg_locked() replaces it whole), since readers may look at
+ * any of its slots.  Only the holder of an entry's lock changes it: replaces it
  * (EMPTY -> real, ZERO -> real), splits it, erases it.  Every lock bumps
  * the entry's 11-bit sequence; the value therefore changes on every lock,
  * and a locker that compares values can never mistake a relocked, split or
@@ -52,7 +56,7 @@
  *	bits 20-63	the entry's canonical index (range: the record; pfn:
  *			the pfn)
  *
- * Unlock checks, under the tree lock, that the entry at the canonical index
+ * Unlock checks that the entry at the canonical index
  * starts there, is locked, and has the cookie's sequence; anything else is
  * -EINVAL with a message: a forged or stale cookie, a double unlock, an
  * unlock with a cookie taken before someone else relocked the entry, an
@@ -221,6 +225,25 @@ static inline void wake_all(struct dax_mapping *m, uint64_t first)
 /* ---- locking and unlocking one entry --------------------------------------------- */
 
 /*
+ * Swap the entry word @old covering @index for @nw (neither 0): one
+ * compare-and-swap when the entry fills one tree slot (every 4 KiB entry),
+ * the tree lock otherwise.  Return: true when swapped; false with *@cur set
+ * to what was there.
+ */
+static inline bool tree_swap(struct dax_tree *t, uint64_t index, uint64_t old,
+			     uint64_t nw, uint64_t *cur)
+{
+	int ret = dax_tree_cmpxchg_slot(t, index, old, nw, cur);
+
+	if (likely(ret >= 0))
+		return ret == 1;
+	dax_tree_lock(t);
+	dax_tree_cmpxchg_locked(t, index, old, nw, cur);
+	dax_tree_unlock(t);
+	return *cur == old;
+}
+
+/*
  * The word this thread locked last: an unlock of it by the same thread (the
  * common case) exchanges it at once instead of reading it first.  A guess
  * only: the exchange under the tree lock checks it, and a miss falls back to
@@ -240,32 +263,37 @@ static inline void remember_locked(const struct dax_mapping *m,
 	last_locked.word = word;
 }
 
+static uint64_t lock_if_unlocked(uint64_t v, void *arg)
+{
+	(void)arg;
+	return dax_entry_is_locked(v) ? 0 : locked_word(v);
+}
+
 int dax_entry_lock(struct dax_mapping *m, uint64_t index,
 		   struct dax_locked_entry *le)
 {
 	struct dax_tree *t = m->tree;
 	uint64_t v, nv, cur;
+	int ret;
 
 	for (;;) {
 		if (unlikely(mapping_dead(m)))
 			return -ENXIO;
-		v = dax_tree_load(t, index);
+		ret = dax_tree_update_slot(t, index, lock_if_unlocked, NULL,
+					   &v);
 		if (!v)
 			return 0;
-		if (likely(!dax_entry_is_locked(v))) {
+		if (likely(ret == 1) ||
+		    (ret == -EAGAIN && !dax_entry_is_locked(v) &&
+		     tree_swap(t, index, v, locked_word(v), &cur))) {
 			nv = locked_word(v);
-			dax_tree_lock(t);
-			dax_tree_cmpxchg_locked(t, index, v, nv, &cur);
-			dax_tree_unlock(t);
-			if (likely(cur == v)) {
-				le->first = dax_entry_first(v, index);
-				le->entry = nv;
-				remember_locked(m, le->first, nv);
-				return 1;
-			}
-			continue;
+			le->first = dax_entry_first(v, index);
+			le->entry = nv;
+			remember_locked(m, le->first, nv);
+			return 1;
 		}
-		entry_wait(m, index, v);
+		if (dax_entry_is_locked(v))
+			entry_wait(m, index, v);
 	}
 }
 
@@ -284,25 +312,28 @@ static int entry_unlock(struct dax_mapping *m, uint64_t first, unsigned seq,
 {
 	struct dax_tree *t = m->tree;
 	uint64_t v, cur;
+	int ret;
 	bool erase;
 
-	dax_tree_lock(t);
 	if (last_locked.m == m && last_locked.first == first &&
 	    dax_entry_seq(last_locked.word) == seq &&
 	    !dax_entry_is_empty(last_locked.word)) {
 		v = last_locked.word;
 		last_locked.m = NULL;
-		dax_tree_cmpxchg_locked(t, first, v, v & ~DAX_ENTRY_LOCKED,
-					&cur);
-		if (likely(cur == v)) {
-			dax_tree_unlock(t);
+		ret = dax_tree_cmpxchg_slot(t, first, v, v & ~DAX_ENTRY_LOCKED,
+					    &cur);
+		if (likely(ret == 1)) {
+			dax_waitq_wake_after_rmw(m->wq, m, first, false);
+			return 0;
+		}
+		if (ret == -EAGAIN && tree_swap(t, first, v,
+						v & ~DAX_ENTRY_LOCKED, &cur)) {
 			wake_one(m, first);
 			return 0;
 		}
-		v = cur;	/* the guess missed: check what is there */
-	} else {
-		v = dax_tree_load(t, first);
 	}
+	dax_tree_lock(t);
+	v = dax_tree_load(t, first);
 	if (unlikely(!v || dax_entry_first(v, first) != first ||
 		     !dax_entry_is_locked(v) || dax_entry_seq(v) != seq)) {
 		dax_tree_unlock(t);
@@ -412,9 +443,15 @@ static int entry_exchange(struct dax_mapping *m,
 {
 	uint64_t cur;
 
-	dax_tree_lock(m->tree);
-	dax_tree_cmpxchg_locked(m->tree, le->first, le->entry, nw, &cur);
-	dax_tree_unlock(m->tree);
+	if (nw) {
+		if (tree_swap(m->tree, le->first, le->entry, nw, &cur))
+			return 0;
+	} else {
+		dax_tree_lock(m->tree);
+		dax_tree_cmpxchg_locked(m->tree, le->first, le->entry, 0,
+					&cur);
+		dax_tree_unlock(m->tree);
+	}
 	if (cur != le->entry)
 		return dax_fail(NULL, -EINVAL,
 				"%s: the entry at 0x%llx is 0x%llx, not the "

@@ -222,6 +222,7 @@ static void *heap_extent_alloc(extent_hooks_t *hooks, void *new_addr,
 	}
 	dax_region_exit(h->region);
 	heap_account(h, 0, 1);	/* the bytes were reserved above */
+	dax_publish_heap(h->region, 0, (int64_t)size);
 	atomic_fetch_add_explicit(&h->asked_bytes, size, memory_order_relaxed);
 	atomic_fetch_add_explicit(&h->pow2_bytes,
 				  DAX_PAGE_SIZE << dax_order_for_pages(nr),
@@ -244,8 +245,10 @@ static void heap_extent_release(struct dax_heap *h, void *addr, size_t size)
 			"heap: jemalloc returned an extent the allocator "
 			"does not know: %s",
 			dax_errormsg());
-	else
+	else {
 		heap_account(h, -(int64_t)size, -1);
+		dax_publish_heap(h->region, 0, -(int64_t)size);
+	}
 }
 
 /*
@@ -635,6 +638,7 @@ DAX_EXPORT int dax_heap_create(struct dax_region *region,
 		}
 	}
 	*heap = h;
+	dax_publish_heap(region, 1, 0);
 	goto out;
 
 out_free:
@@ -678,6 +682,7 @@ DAX_EXPORT int dax_heap_destroy(struct dax_heap **heap)
 	pool_put(pool);
 
 	ret = heap_arenas_destroy(h);
+	dax_publish_heap(h->region, -1, 0);
 	if (!ret && atomic_load(&h->region_bytes))
 		dax_log(heap_log(h), DAX_LOG_WARN,
 			"heap: %llu bytes of region memory not returned",

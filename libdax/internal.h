@@ -75,6 +75,9 @@ const char *dax_size_str(uint64_t bytes, char *buf, size_t len);
  * the function pointer it was given.
  */
 enum dax_region_slot {
+	/* publish.c: first, so that close releases it last (the others'
+	 * releases still update it) */
+	DAX_REGION_SLOT_PUBLISH,
 	DAX_REGION_SLOT_RMAP,	/* mapping.c: region page -> owning mapping */
 	DAX_REGION_SLOT_ALLOC,	/* alloc.c: the block allocator */
 	DAX_REGION_SLOT_FAULT,	/* fault.c: the zero area, zeroing method */
@@ -174,8 +177,14 @@ int dax_sysfs_read_dev(const struct dax_logger *log, const char *root,
 		       const char *path, unsigned major, unsigned minor,
 		       struct dax_sysfs_dev *dev);
 
-/* ---- tree.c: test hooks for the entry tree ------------------------------ */
+/* ---- tree.c: the entry locks' fast path and test hooks -------------------- */
 
+/* Lock-free swap of an entry filling one slot (the entry locks' fast path). */
+int dax_tree_cmpxchg_slot(struct dax_tree *tree, uint64_t index, uint64_t old,
+			  uint64_t value, uint64_t *cur);
+typedef uint64_t (*dax_tree_update_fn)(uint64_t value, void *arg);
+int dax_tree_update_slot(struct dax_tree *tree, uint64_t index,
+			 dax_tree_update_fn update, void *arg, uint64_t *old);
 /* Fail the @nth node allocation of @tree from now on with -ENOMEM (0: off). */
 void dax_tree_inject_alloc_failure(struct dax_tree *tree, unsigned long nth);
 /* Node allocations @tree has made (each reserved node counts). */
@@ -450,6 +459,10 @@ bool dax_waitq_finish(struct dax_waitq *wq, struct dax_waiter *w);
  * when @all (key DAX_WAITQ_ALL_KEYS: every waiter of @obj). */
 void dax_waitq_wake(struct dax_waitq *wq, const void *obj, uint64_t key,
 		    bool all);
+/* As dax_waitq_wake(), for a waker whose condition change was a seq_cst
+ * read-modify-write: no second barrier.  Not for DAX_WAITQ_ALL_KEYS. */
+void dax_waitq_wake_after_rmw(struct dax_waitq *wq, const void *obj,
+			      uint64_t key, bool all);
 void dax_waitq_get_stats(struct dax_waitq *wq, struct dax_waitq_stats *st);
 unsigned dax_waitq_nr_buckets(const struct dax_waitq *wq);
 
@@ -675,5 +688,66 @@ int dax_writeback_set_flush_hook(struct dax_region *region,
 				 void (*fn)(void *priv, uint64_t pfn,
 					    uint64_t nr_pages),
 				 void *priv);
+
+/* ---- publish.c: what a process does with a region, for daxctl-lite ------- */
+
+/*
+ * Each open region (unless DAX_PUBLISH=0; memfds only with DAX_PUBLISH=1)
+ * has a small shared file in $DAX_RUNDIR or /run/libdax that the hooks
+ * below keep up to date with relaxed stores; see the top of publish.c for
+ * the file's layout.  Every hook does nothing for a region that is not
+ * published, and none of them fails or makes a system call.
+ */
+enum dax_pub_counter {
+	DAX_PUB_POISONED,	/* pages marked bad (alloc.c) */
+	DAX_PUB_WITHDRAWN,	/* bad pages out of use (alloc.c) */
+};
+
+/* region.c: at the end of a successful open; never fails the open. */
+void dax_publish_open(struct dax_region *region);
+/* alloc.c: @alloc now has @nr free (or @used) blocks of @order. */
+void dax_publish_blocks(struct dax_region *region, const void *alloc,
+			bool used, unsigned order, uint64_t nr);
+void dax_publish_set(struct dax_region *region, enum dax_pub_counter c,
+		     uint64_t val);
+/* heap.c: heaps made (+1) or destroyed (-1), region bytes taken or given. */
+void dax_publish_heap(struct dax_region *region, int heaps, int64_t bytes);
+/* mapping.c, layout.c: a mapping, pin or lease more (+1) or less (-1). */
+void dax_publish_mapping(const struct dax_mapping *mapping, int delta);
+void dax_publish_pin(const struct dax_mapping *mapping, int delta);
+/* @mapping is needed when taking (+1) only; @lease names the lease. */
+void dax_publish_lease(const struct dax_mapping *mapping, const void *lease,
+		       int delta);
+
+/* daxctl-lite's side: one publication file read and checked. */
+struct dax_pub_info {
+	unsigned version;
+	int pid;
+	unsigned kind;			/* enum dax_region_kind */
+	uint64_t start_time;		/* ticks since boot */
+	uint64_t open_time;		/* ns since the epoch */
+	uint64_t dev, ino;		/* 0, 0 for a memfd */
+	uint64_t size, align, offset;
+	char boot_id[40];
+	char comm[16];
+	char path[256];
+	uint64_t total_pages;
+	unsigned max_order;
+	bool alloc_made;
+	uint64_t free_pages, used_pages, pending_pages;
+	uint64_t poisoned_pages, withdrawn_pages;
+	uint64_t nr_free[DAX_ALLOC_NR_ORDERS];
+	uint64_t nr_used[DAX_ALLOC_NR_ORDERS];
+	uint64_t mappings, pins, leases, heaps, heap_bytes;
+};
+
+/* $DAX_RUNDIR, or /run/libdax. */
+const char *dax_publish_dir(void);
+/* 0; -EBADMSG (not a publication, or cut short); -EPROTONOSUPPORT; -errno. */
+int dax_publish_read(int dirfd, const char *name, struct dax_pub_info *info);
+/* Field 22 of /proc/@pid/stat and (@state, may be NULL) field 3;
+ * -ENOENT when there is no such process. */
+int dax_publish_proc_start(int pid, uint64_t *start, char *state);
+void dax_publish_boot_id(char *buf, size_t len);
 
 #endif /* LIBDAX_INTERNAL_H */

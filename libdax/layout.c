@@ -323,6 +323,7 @@ DAX_EXPORT int dax_pin_range(struct dax_mapping *mapping, uint64_t start,
 			return ret;
 		}
 	}
+	dax_publish_pin(mapping, 1);
 	*pin = p;
 	return 0;
 }
@@ -364,6 +365,7 @@ DAX_EXPORT int dax_unpin(struct dax_pin **pin)
 		pthread_cond_broadcast(&L->cond);
 		pthread_mutex_unlock(&L->lock);
 	}
+	dax_publish_pin(p->m, -1);
 	if (p->m->region)
 		dax_region_exit(p->m->region);
 	free(p);
@@ -680,6 +682,7 @@ DAX_EXPORT int dax_lease_take(struct dax_mapping *mapping, uint64_t start,
 	l->next = L->leases;
 	L->leases = l;
 	pthread_mutex_unlock(&L->lock);
+	dax_publish_lease(mapping, l, 1);
 	*lease = l;
 	return 0;
 }
@@ -701,6 +704,7 @@ DAX_EXPORT int dax_lease_release(struct dax_lease **lease)
 		return 0;
 	l = *lease;
 	*lease = NULL;
+	dax_publish_lease(NULL, l, -1);
 	L = l->L;
 	pthread_mutex_lock(&L->lock);
 	drop = 1;			/* the holder's */

@@ -84,6 +84,7 @@ int dax_mapping_new_rmap(struct dax_rmap *rmap, struct dax_region *region,
 	atomic_init(&m->refs, 1);
 	pthread_mutex_init(&m->range_lock, NULL);
 	m->free_range = UINT32_MAX;
+	dax_publish_mapping(m, 1);
 	*mapping = m;
 	return 0;
 }
@@ -293,6 +294,7 @@ DAX_EXPORT void dax_mapping_put(struct dax_mapping **mapping)
 	dax_tree_walk(m->tree, 0, UINT64_MAX, DAX_TREE_PRESENT, forget_pages,
 		      &pages);
 	put_free_pages(&pages);
+	dax_publish_mapping(m, -1);
 	dax_rmap_unregister(m->rmap, m->id);
 	/* Nobody reaches the tree any more (lookups fail inc-not-zero), and
 	 * the tree defers its own freeing past its readers. */

@@ -838,6 +838,7 @@ DAX_EXPORT int dax_region_open(const char *path,
 		dax_region_close(&r);
 		return ret;
 	}
+	dax_publish_open(r);	/* publish.c: never fails the open */
 	dax_log(&r->log, DAX_LOG_INFO,
 		"opened %s: %s, 0x%llx bytes at offset 0x%llx of 0x%llx, "
 		"align %s, at %p",

@@ -903,17 +903,26 @@ static void store_fresh(struct dax_tree *t, struct tree_resv *r,
 	}
 }
 
-/* Erase the entry spanning [off, off + span) of @n. */
-static void erase_span(struct dax_tree *t, struct tree_node *n, unsigned off,
-		       unsigned span)
+/*
+ * Erase the entry spanning [off, off + span) of @n; @cleared: its slots
+ * already hold 0 (a one-slot entry claimed by compare-and-swap).
+ */
+static void erase_span_how(struct dax_tree *t, struct tree_node *n,
+			   unsigned off, unsigned span, bool cleared)
 {
 	if (marks_take(n, 1ULL << off))
 		marks_fix_up(n);
-	for (unsigned i = 0; i < span; i++)
+	for (unsigned i = 0; i < span && !cleared; i++)
 		slot_set(n, off + i, 0);
 	n->count -= span;
 	counter_add(&t->nr_entries, -1);
 	node_prune(t, n);
+}
+
+static void erase_span(struct dax_tree *t, struct tree_node *n, unsigned off,
+		       unsigned span)
+{
+	erase_span_how(t, n, off, span, false);
 }
 
 /*
@@ -1913,6 +1922,26 @@ DAX_EXPORT int dax_tree_cmpxchg_locked(struct dax_tree *tree, uint64_t index,
 		return dax_tree_insert_locked(tree, index, 0, value);
 	span = 1U << (w_order(w) - n->shift);
 	off &= ~(span - 1);
+	if (span == 1) {
+		/*
+		 * A one-slot entry may be changed by dax_tree_cmpxchg_slot()
+		 * without the lock: claim the slot with a compare-and-swap
+		 * so neither change is lost.
+		 */
+		uint64_t seen = w;
+		uint64_t nw = value ? mk_entry(value, w_order(w)) : 0;
+
+		if (!atomic_compare_exchange_strong_explicit(
+			    &n->slots[off], &seen, nw, memory_order_acq_rel,
+			    memory_order_acquire)) {
+			if (cur)
+				*cur = w_is_entry(seen) ? w_value(seen) : 0;
+			return 0;
+		}
+		if (!value)
+			erase_span_how(tree, n, off, 1, true);
+		return 0;
+	}
 	if (!value) {
 		erase_span(tree, n, off, span);
 		return 0;
@@ -1921,6 +1950,111 @@ DAX_EXPORT int dax_tree_cmpxchg_locked(struct dax_tree *tree, uint64_t index,
 	for (unsigned i = 0; i < span; i++)
 		slot_set(n, off + i, w);
 	return 0;
+}
+
+/**
+ * dax_tree_update_slot() - change a one-slot entry by a function of its value
+ * @tree: the tree
+ * @index: any index
+ * @update: returns the new value for the value it is given, or 0 to leave
+ *          it alone; it may be called more than once (a lost race retries)
+ * @arg: passed to @update
+ * @old: receives the value the decision was made on (0: no entry)
+ *
+ * dax_tree_cmpxchg_slot() for a caller that does not know the value yet
+ * (an entry lock: "if it is unlocked, lock it"): one walk and one RCU
+ * read-side section instead of a load followed by a compare-and-swap.
+ *
+ * Context: any thread, lock-free (RCU inside); never allocates.
+ * Return: 1 when changed; 0 when there is no entry or @update declined;
+ * -EAGAIN when the entry spans more than one slot (*@old has its value).
+ */
+int dax_tree_update_slot(struct dax_tree *tree, uint64_t index,
+			 dax_tree_update_fn update, void *arg, uint64_t *old)
+{
+	struct tree_node *n;
+	unsigned off = 0;
+	uint64_t w, nv;
+	int ret = 0;
+
+	dax_rcu_read_lock();
+	w = tree_lookup(tree, index, &n, &off);
+	for (;;) {
+		*old = w_is_entry(w) ? w_value(w) : 0;
+		if (!*old)
+			break;
+		if (w_order(w) != node_shift(n)) {
+			ret = -EAGAIN;
+			break;
+		}
+		nv = update(*old, arg);
+		if (!nv || nv == *old || nv > DAX_TREE_VALUE_MAX)
+			break;
+		if (atomic_compare_exchange_strong_explicit(
+			    &n->slots[off], &w, mk_entry(nv, w_order(w)),
+			    memory_order_seq_cst, memory_order_acquire)) {
+			ret = 1;
+			break;
+		}
+		/* w has the slot's new word: an entry, 0, or a child node */
+		if (w_is_node(w))
+			w = tree_lookup(tree, index, &n, &off);
+	}
+	dax_rcu_read_unlock();
+	return ret;
+}
+
+/**
+ * dax_tree_cmpxchg_slot() - replace a one-slot entry without the tree lock
+ * @tree: the tree
+ * @index: any index of the entry
+ * @old: the value expected there (not 0)
+ * @value: its replacement (not 0; the entry keeps its order and marks)
+ * @cur: receives the value found when the swap fails
+ *
+ * The entry locks' fast path: an entry that fills exactly one slot (order
+ * 0 in a leaf, order 6 one level up, ...) is swapped with one
+ * compare-and-swap on that slot.  Writers holding the tree lock claim such
+ * slots with a compare-and-swap too (dax_tree_cmpxchg_locked()), and no
+ * writer moves an entry's slot to another node, so the two never lose each
+ * other's change.  The node cannot be freed under us (RCU read side), and
+ * an unlinked node has every slot cleared, so a swap into one fails.
+ *
+ * The swap is sequentially consistent (see dax_waitq_wake_after_rmw()).
+ *
+ * Context: any thread, lock-free (RCU inside); never allocates.
+ * Return: 1 when swapped; 0 when the entry covering @index is not @old
+ * (*@cur has what is there, 0 for nothing); -EAGAIN when @old spans more
+ * than one slot (use dax_tree_cmpxchg_locked()); -EINVAL for a bad value.
+ */
+int dax_tree_cmpxchg_slot(struct dax_tree *tree, uint64_t index, uint64_t old,
+			  uint64_t value, uint64_t *cur)
+{
+	struct tree_node *n;
+	unsigned off;
+	uint64_t w;
+	int ret = 0;
+
+	if (!old || !value || value > DAX_TREE_VALUE_MAX)
+		return -EINVAL;
+	dax_rcu_read_lock();
+	w = tree_lookup(tree, index, &n, &off);
+	if (w_value(w) != old || !w_is_entry(w)) {
+		*cur = w_is_entry(w) ? w_value(w) : 0;
+	} else if (w_order(w) != node_shift(n)) {
+		ret = -EAGAIN;
+	} else {
+		uint64_t seen = w;
+
+		/* seq_cst: the entry unlock's wake-up relies on it */
+		ret = atomic_compare_exchange_strong_explicit(
+			&n->slots[off], &seen, mk_entry(value, w_order(w)),
+			memory_order_seq_cst, memory_order_acquire);
+		if (!ret)
+			*cur = w_is_entry(seen) ? w_value(seen) : 0;
+	}
+	dax_rcu_read_unlock();
+	return ret;
 }
 
 /**

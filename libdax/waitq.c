@@ -255,6 +255,26 @@ void dax_waitq_wake(struct dax_waitq *wq, const void *obj, uint64_t key,
 	bucket_wake(wq, b, obj, key, all);
 }
 
+/*
+ * dax_waitq_wake() for a waker whose change of the condition was a
+ * sequentially consistent read-modify-write (the entry locks' lock-free
+ * unlock): that is already the barrier, so the waiter count is read with a
+ * sequentially consistent load and no second barrier.  Either the waiter's
+ * increment comes first in the single total order and the load sees it, or
+ * the read-modify-write comes before the waiter's fence and the waiter's
+ * re-read sees the new condition.
+ */
+void dax_waitq_wake_after_rmw(struct dax_waitq *wq, const void *obj,
+			      uint64_t key, bool all)
+{
+	struct wait_bucket *b = bucket_of(wq, obj, key);
+
+	if (likely(!atomic_load_explicit(&b->nr_waiters,
+					 memory_order_seq_cst)))
+		return;
+	bucket_wake(wq, b, obj, key, all);
+}
+
 void dax_waitq_get_stats(struct dax_waitq *wq, struct dax_waitq_stats *st)
 {
 	st->sleeps = atomic_load_explicit(&wq->sleeps, memory_order_relaxed);

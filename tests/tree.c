@@ -8,6 +8,8 @@
  * and ULONG_MAX for every k.
  */
 #include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
 
 #include "helpers.h"
 #include <criterion/parameterized.h>
@@ -707,6 +709,117 @@ Test(tree, cmpxchg_replaces_the_whole_covering_entry)
 	cr_assert_eq(cur, 8);
 	cr_assert_eq(dax_tree_cmpxchg(t, 3, 0, 0, &cur), 0);
 	cr_assert_eq(cur, 0);
+}
+
+/* ---- the lock-free slot swap (the entry locks' fast path) ------------------- */
+
+static uint64_t add_one(uint64_t v, void *arg)
+{
+	(void)arg;
+	return v + 1;
+}
+
+static uint64_t decline(uint64_t v, void *arg)
+{
+	(void)v;
+	(void)arg;
+	return 0;
+}
+
+Test(tree, slot_swap_works_on_one_slot_entries_only)
+{
+	uint64_t cur = 0, old = 0;
+
+	cr_assert_eq(dax_tree_insert(t, 7, 0, 10), 0);
+	cr_assert_eq(dax_tree_insert(t, 64 * 3, 6, 20), 0);
+	cr_assert_eq(dax_tree_insert(t, 1024, 9, 30), 0);
+	cr_assert_eq(dax_tree_set_mark(t, 7, DAX_TREE_MARK_2), 0);
+
+	cr_assert_eq(dax_tree_cmpxchg_slot(t, 7, 10, 11, &cur), 1);
+	cr_assert_eq(dax_tree_load(t, 7), 11);
+	cr_assert(dax_tree_get_mark(t, 7, DAX_TREE_MARK_2), "marks stay");
+	/* an order-6 entry fills one slot one level up */
+	cr_assert_eq(dax_tree_cmpxchg_slot(t, 64 * 3 + 5, 20, 21, &cur), 1);
+	cr_assert_eq(dax_tree_load(t, 64 * 3 + 63), 21);
+	/* a 2 MiB entry fills 8 slots: the caller must take the lock */
+	cr_assert_eq(dax_tree_cmpxchg_slot(t, 1100, 30, 31, &cur), -EAGAIN);
+	cr_assert_eq(dax_tree_update_slot(t, 1100, add_one, NULL, &old),
+		     -EAGAIN);
+	cr_assert_eq(old, 30);
+	cr_assert_eq(dax_tree_load(t, 1024), 30);
+	/* a mismatch, a hole: nothing changes, *cur says what is there */
+	cr_assert_eq(dax_tree_cmpxchg_slot(t, 7, 10, 12, &cur), 0);
+	cr_assert_eq(cur, 11);
+	cr_assert_eq(dax_tree_cmpxchg_slot(t, 8, 10, 12, &cur), 0);
+	cr_assert_eq(cur, 0);
+	cr_assert_eq(dax_tree_cmpxchg_slot(t, 7, 11, 0, &cur), -EINVAL);
+	cr_assert_eq(dax_tree_update_slot(t, 7, decline, NULL, &old), 0);
+	cr_assert_eq(old, 11);
+	cr_assert_eq(dax_tree_update_slot(t, 7, add_one, NULL, &old), 1);
+	cr_assert_eq(dax_tree_load(t, 7), 12);
+	cr_assert_eq(dax_tree_update_slot(t, 9, add_one, NULL, &old), 0);
+	cr_assert_eq(old, 0);
+
+	cr_assert_eq(dax_tree_erase(t, 7), 12);
+	cr_assert_eq(dax_tree_erase(t, 64 * 3), 21);
+	cr_assert_eq(dax_tree_erase(t, 1024), 30);
+}
+
+static atomic_bool swap_stop;
+
+static void *bump_lock_free(void *arg)
+{
+	uint64_t old, *done = arg;
+
+	while (!atomic_load(&swap_stop))
+		if (dax_tree_update_slot(t, 5, add_one, NULL, &old) == 1)
+			(*done)++;
+	return NULL;
+}
+
+/*
+ * Writers under the tree lock and lock-free swaps change the same one-slot
+ * entry for a while: every increment must land.  A locked writer that read
+ * the slot and stored over it (instead of claiming it by compare-and-swap)
+ * loses the lock-free increments made in between.
+ */
+Test(tree, locked_writers_and_slot_swaps_lose_no_update)
+{
+	uint64_t cur, swaps = 0, locked = 0;
+	struct timespec t0, now;
+	pthread_t th;
+
+	cr_assert_eq(dax_tree_insert(t, 5, 0, 1), 0);
+	cr_assert_eq(dax_tree_insert(t, 6, 0, 1), 0);
+	atomic_store(&swap_stop, false);
+	cr_assert_eq(pthread_create(&th, NULL, bump_lock_free, &swaps), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		for (int i = 0; i < 1000; i++) {
+			uint64_t v = dax_tree_load(t, 5);
+
+			dax_tree_lock(t);
+			dax_tree_cmpxchg_locked(t, 5, v, v + 1, &cur);
+			if (i % 64 == 0) {
+				/* another writer in the same leaf */
+				dax_tree_erase_locked(t, 6);
+				dax_tree_insert_locked(t, 6, 0, 1);
+			}
+			dax_tree_unlock(t);
+			locked += cur == v;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+	} while ((now.tv_sec - t0.tv_sec) * 1000 +
+		 (now.tv_nsec - t0.tv_nsec) / 1000000 < 500);
+	atomic_store(&swap_stop, true);
+	cr_assert_eq(pthread_join(th, NULL), 0);
+	cr_assert_gt(swaps, 0);
+	cr_assert_eq(dax_tree_load(t, 5), 1 + swaps + locked,
+		     "%llu lock-free + %llu locked increments, value %llu",
+		     (unsigned long long)swaps, (unsigned long long)locked,
+		     (unsigned long long)dax_tree_load(t, 5));
+	cr_assert_eq(dax_tree_erase(t, 5), 1 + swaps + locked);
+	cr_assert_eq(dax_tree_erase(t, 6), 1);
 }
 
 /* ---- the writer lock -------------------------------------------------------- */
