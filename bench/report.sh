@@ -191,20 +191,25 @@ elif [ "$ngoals" -eq 0 ]; then
 	plot_note="no ratio line had a goal: no plot was drawn"
 else
 	height=$((140 + 17 * ngoals))
+	# room for the longest label on the left (gnuplot's margin is in
+	# characters, a little wider than the labels' own)
+	lmargin=$(awk -F '\t' '{ if (length($1) > m) m = length($1) }
+		END { printf "%d", m * 0.9 + 3 }' "$work/plot.tsv")
+	width=$((lmargin * 8 + 760))
 	cat >"$work/plot.gp" <<EOF
-set terminal pngcairo size 1200,$height font "DejaVu Sans,9" noenhanced
+set terminal pngcairo size $width,$height font "DejaVu Sans,9" noenhanced
 set output "$work/ratios.png"
 set datafile separator "\t"
 set title "libdax against its peers ($mode run, $date_start UTC)\\neach ratio divided by its goal, oriented so that right of 1 meets it"
 set xlabel "ratio / goal (log scale; green: met, red: missed; label: the ratio and its goal)"
 set logscale x
-set xrange [0.05:40]
+set xrange [0.05:200]
 set yrange [$ngoals - 0.5:-0.5]
 set ytics nomirror scale 0
 set grid xtics
 set key off
 set border 3
-set lmargin 62
+set lmargin $lmargin
 set rmargin 4
 set arrow from 1, graph 0 to 1, graph 1 nohead lw 2 dt 2 lc rgb "black"
 plot "$work/plot.tsv" using (1):0:(\$2 < 1 ? \$2 : 1):(\$2 < 1 ? 1 : \$2):(\$0 - 0.36):(\$0 + 0.36):(\$3 > 0 ? 0x2ca02c : 0xd62728):ytic(1) with boxxyerror fs solid 0.85 noborder lc rgb variable, \
