@@ -37,7 +37,7 @@ CC=${CC:-cc}
 
 # Programs a suite drives as its peer, "suite:command" (libraries are
 # linked in, so a missing one fails the build instead).
-peer_tools="aio_bench:fio"
+peer_tools=${BENCH_PEER_TOOLS:-aio_bench:fio}
 
 case ${BENCH_FULL:-} in
 '' | 0 | no)
