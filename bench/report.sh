@@ -250,8 +250,8 @@ md_cell() { sed 's/|/\\|/g'; }
 	echo
 	echo "**$met goals met, $missed missed** ($((met + missed)) with" \
 		"a goal; $nogoal ratios reported without one$(
-		[ "$badgoal" -gt 0 ] && echo "; $badgoal with a goal this script cannot read")). Suites:" \
-		"$nsuites run, $failed failed, $nskipped skipped," \
+		[ "$badgoal" -gt 0 ] && echo "; $badgoal with a goal this script cannot read"))." \
+		"$nsuites suites: $failed failed, $nskipped skipped," \
 		"$nnone without ratio lines; $t_all s in all."
 	echo
 	echo "| suite | status | seconds | ratios | met | missed |"
