@@ -31,6 +31,9 @@ static const struct bad_args cases[] = {
 	{ { "list", "--sysfs-root", NULL }, "'--sysfs-root'" },
 	{ { "list", "memfd:a", NULL }, "memfd:a needs --size" },
 	{ { "info", "memfd:a", NULL }, "memfd:a needs --size" },
+	{ { "usage", "--rundir", NULL }, "'--rundir'" },
+	{ { "usage", "--bogus", NULL }, "'--bogus'" },
+	{ { "badblocks", NULL }, "badblocks takes at least one PATH" },
 };
 
 #define NR_CASES (sizeof(cases) / sizeof(cases[0]))
@@ -61,10 +64,11 @@ ParameterizedTest(int *i, cli_usage, bad_command_lines_exit_2)
 
 Test(cli_usage, help_lists_every_command_and_the_exit_statuses)
 {
-	static const char *const want[] = { "list", "info", "--human",
+	static const char *const want[] = { "list", "info", "badblocks",
+					    "usage", "--human",
 					    "--sysfs-root", "--align",
-					    "--size", "--offset",
-					    "exit status" };
+					    "--size", "--offset", "--rundir",
+					    "--clean", "exit status" };
 	struct cli_run r;
 	size_t i;
 

@@ -105,20 +105,20 @@ static inline void cli_free(struct cli_run *r)
 	free(r->err);
 }
 
-/* The report's top level: always these four keys, arrays where promised. */
+/* The report's top level: always these five keys, arrays where promised. */
 static inline void assert_report_shape(const struct cli_run *r)
 {
 	static const char *const arrays[] = { "regions", "translations",
-					      "errors" };
+					      "errors", "users" };
 	struct json_object *v;
 	size_t i;
 
 	cr_assert_not_null(r->json, "stdout is not JSON:\n%s\nstderr:\n%s",
 			   r->out, r->err);
-	cr_assert_eq(json_object_object_length(r->json), 4);
+	cr_assert_eq(json_object_object_length(r->json), 5);
 	cr_assert(json_object_object_get_ex(r->json, "schema", &v));
 	cr_assert_eq(json_object_get_int(v), 1);
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < 4; i++) {
 		cr_assert(json_object_object_get_ex(r->json, arrays[i], &v),
 			  "no \"%s\"", arrays[i]);
 		cr_assert(json_object_is_type(v, json_type_array));

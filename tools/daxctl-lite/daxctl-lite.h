@@ -3,7 +3,8 @@
  * daxctl-lite: inspect the regions libdax can open.  Declarations shared by
  * the CLI's files: main.c (command table), parse.c (option values), sysfs.c
  * (devices found in sysfs), region.c (regions opened through libdax),
- * list.c and info.c (the commands), json.c (the one display function).
+ * list.c, info.c, badblocks.c and usage.c (the commands), json.c (the
+ * one display function).
  *
  * Every command builds one JSON object, { "schema": N, "regions": [...],
  * ... }, and hands it to display(); the shape is documented field by field
@@ -20,6 +21,11 @@
 #include <json-c/json.h>
 
 #define DAXCTL_LITE_SCHEMA 1
+
+/*
+ * The report: { "schema", "regions", "translations", "errors", "users" },
+ * every key in every command's report (arrays may be empty).
+ */
 
 /* Exit statuses that scripts can trust (documented in daxctl-lite(1)). */
 enum {
@@ -99,6 +105,7 @@ void json_set_u64(struct json_object *obj, const char *key, uint64_t val);
 void json_set_int_or_null(struct json_object *obj, const char *key, int val);
 void json_set_str(struct json_object *obj, const char *key, const char *val);
 int display(struct json_object *report, const struct cli_opts *o);
+const char *human_size(uint64_t bytes, char *buf, size_t len);
 void print_badblocks(struct json_object *jregion);
 
 /* badblocks.c: the region's bad ranges into @jregion's "badblocks" */
@@ -110,5 +117,8 @@ void report_error(struct json_object *report, const char *path, int err,
 		  const char *msg);
 int cmd_list(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+
+/* usage.c: who has a region open, from libdax's publications */
+int cmd_usage(int argc, char **argv);
 
 #endif /* DAXCTL_LITE_H */

@@ -21,6 +21,7 @@ struct json_object *json_new_report(void)
 	json_object_object_add(report, "regions", json_object_new_array());
 	json_object_object_add(report, "translations", json_object_new_array());
 	json_object_object_add(report, "errors", json_object_new_array());
+	json_object_object_add(report, "users", json_object_new_array());
 	return report;
 }
 
@@ -91,7 +92,7 @@ static uint64_t get_u64(struct json_object *obj, const char *key)
 }
 
 /* "2 MiB" when exact, else "502.25 MiB"; bytes below 1 KiB. */
-static const char *human_size(uint64_t bytes, char *buf, size_t len)
+const char *human_size(uint64_t bytes, char *buf, size_t len)
 {
 	static const char *const units[] = { "KiB", "MiB", "GiB", "TiB" };
 	int u = -1;

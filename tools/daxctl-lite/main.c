@@ -7,6 +7,7 @@
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config-host.h"
@@ -28,6 +29,7 @@ static const struct cmd commands[] = {
 	{ "list", cmd_list, "list the regions found in sysfs and named paths" },
 	{ "info", cmd_info, "open one region and show it in detail" },
 	{ "badblocks", cmd_badblocks, "open regions and show their bad blocks" },
+	{ "usage", cmd_usage, "show which processes use regions, and how" },
 	{ "help", cmd_help, "show this help" },
 	{ "version", cmd_version, "show the version and JSON schema" },
 };
@@ -61,13 +63,17 @@ static void print_usage(FILE *f)
 	for (i = 0; i < NR_COMMANDS; i++)
 		fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
 	fprintf(f,
-		"\noptions (list and info):\n"
+		"\noptions:\n"
 		"  -u, --human            text for people instead of JSON\n"
 		"  -a, --align SIZE       alignment of emulated regions (4K, 2M, 1G)\n"
 		"  -s, --size SIZE        size of emulated regions (needed for memfd:NAME)\n"
 		"      --sysfs-root DIR   read sysfs from DIR instead of /sys\n"
 		"  -o, --offset OFF       (info) translate OFF to a physical address;\n"
 		"                         may be repeated\n"
+		"      --rundir DIR       (usage) read publications from DIR instead\n"
+		"                         of $DAX_RUNDIR or /run/libdax\n"
+		"      --clean            (usage) remove the publications of\n"
+		"                         processes that exited\n"
 		"\nexit status: 0 ok, 1 runtime failure, 2 usage error\n");
 }
 
@@ -94,6 +100,8 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	opterr = 0;
+	/* The tool only looks: its own opens are nobody's usage. */
+	setenv("DAX_PUBLISH", "0", 1);
 	name = argv[1];
 	if (!strcmp(name, "--help") || !strcmp(name, "-h"))
 		return cmd_help(argc - 1, argv + 1);
