@@ -654,7 +654,8 @@ struct dax_memfail {
 	uint64_t *bad;
 	uint64_t nr_bad, cap;
 	uint64_t usc;			/* emulated unsafe-shutdown count */
-	bool deep_flush;		/* emulated deep_flush capability */
+	bool deep_flush;		/* deep_flush capability */
+	char *deep_flush_path;		/* device-DAX: the nd region's */
 	bool usc_ok;			/* @usc was read (or emulated) */
 	uint64_t nr_deep_flushes;	/* dax_writeback()'s, for tests */
 	/* tests: called for each range dax_writeback() flushes */
@@ -664,6 +665,9 @@ struct dax_memfail {
 
 /* The region's state, made on first use; NULL (with a message) on ENOMEM. */
 struct dax_memfail *dax_memfail_get(struct dax_region *region);
+/* dax_writeback()'s deep flush of [@addr, @addr + @len); 0 or -EIO. */
+int dax_memfail_deep_flush(struct dax_region *region, char *addr,
+			   uint64_t len);
 /* What the options ask of an emulated region's sysfs side (poison.c). */
 struct dax_memfail_opts {
 	uint64_t *bad;			/* pairs: byte offset, length */

@@ -23,9 +23,10 @@
  * that engines can be tested without hardware: bad blocks given at open
  * (dax_region_opts_add_badblocks()), a deep_flush capability (then
  * dax_writeback() ends with libpmem2's deep flush, as on an NVDIMM region
- * with a deep_flush attribute) and an unsafe-shutdown count a test can
- * bump.  A device-DAX region of an NVDIMM gets its bad blocks from the nd
- * region's sysfs badblocks at open.  For device-DAX the count comes from
+ * whose deep_flush attribute reads 1) and an unsafe-shutdown count a test
+ * can bump.  A device-DAX region of an NVDIMM gets its bad blocks and its
+ * deep_flush capability from the nd region's sysfs badblocks and
+ * deep_flush at open.  For device-DAX the count comes from
  * libpmem2
  * (pmem2_source_device_usc()); when it cannot be read that is a warning
  * at open and -ENOTSUP from the getter, never a failure to open.
@@ -33,6 +34,7 @@
  * Lock order: the region's memfail lock, then the allocator's lock; the
  * entry lock is taken after both are released.
  */
+#include <fcntl.h>
 #include <inttypes.h>
 #include <libpmem2.h>
 #include <limits.h>
@@ -42,6 +44,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -53,6 +56,7 @@ static void memfail_release(void *obj)
 
 	pthread_mutex_destroy(&mf->lock);
 	free(mf->bad);
+	free(mf->deep_flush_path);
 	free(mf);
 }
 
@@ -469,33 +473,130 @@ static uint64_t phys_to_pfn(struct dax_region *r, uint64_t phys)
 }
 
 /*
- * Device-DAX of an NVDIMM region: the region's sysfs badblocks lists
- * "first-sector count" lines, 512-byte sectors from the region's physical
- * start (its resource).  The nd region is the first folder above the
- * device's (ROOT/dev/char/MAJ:MIN) that has a badblocks file: two levels
- * up in the kernel (regionN/daxN.M/daxN.M), one in a flat fake tree.
- * Nothing to read is not an error; a malformed file is a warning.
+ * The nd region above a device-DAX device: the first folder above the
+ * device's (ROOT/dev/char/MAJ:MIN) that has a badblocks or a deep_flush
+ * attribute: two levels up in the kernel (regionN/daxN.M/daxN.M), one in a
+ * flat fake tree.  Return: true with @dir set; false for a device outside
+ * an NVDIMM region (hmem, CXL) or a file.
  */
-static int read_nd_badblocks(struct dax_region *r, struct dax_memfail *mf,
-			     const char *root)
+static bool nd_region_dir(struct dax_region *r, const char *root, char *dir,
+			  size_t len)
 {
-	char dir[PATH_MAX], path[PATH_MAX + 32], line[128];
-	uint64_t rstart, sector, count, phys, pfn;
+	char path[PATH_MAX + 32];
 	struct stat st;
-	FILE *f = NULL;
-	int ret = 0;
 
 	if (fstat(dax_region_fd(r), &st) || !S_ISCHR(st.st_mode))
-		return 0;
-	snprintf(dir, sizeof(dir), "%s/dev/char/%u:%u", root ? root : "/sys",
+		return false;
+	snprintf(dir, len, "%s/dev/char/%u:%u", root ? root : "/sys",
 		 major(st.st_rdev), minor(st.st_rdev));
-	for (int up = 0; up < 3 && !f; up++) {
-		if (strlen(dir) + 4 >= sizeof(dir))
-			return 0;
+	for (int up = 0; up < 3; up++) {
+		if (strlen(dir) + 4 >= len)
+			return false;
 		strcat(dir, "/..");
 		snprintf(path, sizeof(path), "%s/badblocks", dir);
-		f = fopen(path, "re");
+		if (!access(path, F_OK))
+			return true;
+		snprintf(path, sizeof(path), "%s/deep_flush", dir);
+		if (!access(path, F_OK))
+			return true;
 	}
+	return false;
+}
+
+/*
+ * The nd region's deep_flush attribute: "1" when the platform has flush
+ * hints (or an asynchronous flush) that a write to it triggers, "0" when
+ * it relies on ADR (the attribute is then read-only), absent when the
+ * kernel does not know (a legacy e820 region, qemu's memmap=).  Only "1"
+ * makes a capability; nothing here is an error.
+ */
+static bool read_nd_deep_flush(struct dax_region *r, struct dax_memfail *mf,
+			       const char *dir)
+{
+	char path[PATH_MAX + 32], buf[8] = "";
+	FILE *f;
+	bool on;
+
+	snprintf(path, sizeof(path), "%s/deep_flush", dir);
+	f = fopen(path, "re");
+	if (!f) {
+		dax_log(dax_region_logger(r), DAX_LOG_DEBUG,
+			"%s: no %s: no deep flush", dax_region_get_path(r),
+			path);
+		return false;
+	}
+	on = fgets(buf, sizeof(buf), f) && buf[0] == '1' &&
+	     (buf[1] == '\n' || buf[1] == '\0');
+	fclose(f);
+	dax_log(dax_region_logger(r), DAX_LOG_DEBUG,
+		"%s: %s is %s: deep flush %s", dax_region_get_path(r), path,
+		buf[0] ? (buf[0] == '1' ? "1" : "not 1") : "empty",
+		on ? "on" : "off");
+	if (on) {
+		mf->deep_flush_path = strdup(path);
+		if (!mf->deep_flush_path)
+			return false;
+	}
+	return on;
+}
+
+/*
+ * dax_writeback()'s deep flush.  libpmem2's pmem2_deep_flush() when the
+ * map was made from the device's fd (pmem2_map_new(): files, memfds,
+ * device-DAX of an NVDIMM): for device-DAX it writes 1 to the nd region's
+ * deep_flush attribute, for files it is msync.  A map libdax made itself
+ * (pmem2_map_from_existing() on an anonymous source, see region.c) is one
+ * libpmem2 cannot deep-flush: it would look for a DAX region behind the
+ * anonymous source and fail.  For those the same write to the attribute
+ * found at open is done here.
+ */
+int dax_memfail_deep_flush(struct dax_region *r, char *addr, uint64_t len)
+{
+	struct dax_memfail *mf = dax_region_slot_get(r, DAX_REGION_SLOT_MEMFAIL);
+	struct pmem2_source *src = dax_region_pmem2_source(r);
+	int fd, ret = 0;
+
+	if (!mf || !mf->deep_flush)
+		return 0;
+	__atomic_add_fetch(&mf->nr_deep_flushes, 1, __ATOMIC_RELAXED);
+	if (!mf->deep_flush_path || (src && !pmem2_source_get_fd(src, &fd))) {
+		ret = pmem2_deep_flush(dax_region_pmem2_map(r), addr, len);
+		if (ret)
+			return dax_fail(dax_region_logger(r), -EIO,
+					"dax_writeback: libpmem2's deep flush "
+					"failed: %s",
+					pmem2_errormsg());
+		return 0;
+	}
+	fd = open(mf->deep_flush_path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, "1", 1) != 1)
+		ret = -errno;
+	if (fd >= 0)
+		close(fd);
+	if (ret)
+		return dax_fail(dax_region_logger(r), -EIO,
+				"dax_writeback: deep flush: writing 1 to %s: "
+				"%s",
+				mf->deep_flush_path, strerror(-ret));
+	return 0;
+}
+
+/*
+ * Device-DAX of an NVDIMM region: the region's sysfs badblocks lists
+ * "first-sector count" lines, 512-byte sectors from the region's physical
+ * start (its resource).  Nothing to read is not an error; a malformed
+ * file is a warning.
+ */
+static int read_nd_badblocks(struct dax_region *r, struct dax_memfail *mf,
+			     const char *dir)
+{
+	char path[PATH_MAX + 32], line[128];
+	uint64_t rstart, sector, count, phys, pfn;
+	FILE *f;
+	int ret = 0;
+
+	snprintf(path, sizeof(path), "%s/badblocks", dir);
+	f = fopen(path, "re");
 	if (!f)
 		return 0;
 	snprintf(path, sizeof(path), "%s/resource", dir);
@@ -537,6 +638,7 @@ int dax_memfail_open(struct dax_region *r, const struct dax_region_opts *o)
 	enum dax_region_kind kind = dax_region_get_kind(r);
 	struct pmem2_source *src;
 	struct dax_memfail *mf;
+	char dir[PATH_MAX];
 	uint64_t pfn, end;
 	unsigned i;
 	int ret;
@@ -574,8 +676,10 @@ int dax_memfail_open(struct dax_region *r, const struct dax_region_opts *o)
 			kind == DAX_REGION_KIND_DEVDAX ? pmem2_errormsg() :
 							 "not an NVDIMM");
 	}
-	if (kind == DAX_REGION_KIND_DEVDAX) {
-		ret = read_nd_badblocks(r, mf, o->sysfs_root);
+	if (kind == DAX_REGION_KIND_DEVDAX &&
+	    nd_region_dir(r, o->sysfs_root, dir, sizeof(dir))) {
+		mf->deep_flush = read_nd_deep_flush(r, mf, dir);
+		ret = read_nd_badblocks(r, mf, dir);
 		if (ret)
 			return ret;
 	}
@@ -595,9 +699,11 @@ int dax_memfail_open(struct dax_region *r, const struct dax_region_opts *o)
 /**
  * dax_region_get_deep_flush() - does dax_writeback() end with a deep flush
  * @region: the region
- * @deep_flush: receives true for an emulated region opened with
- *	dax_region_opts_set_deep_flush(), false otherwise (a device-DAX
- *	region's persistence domain is libpmem2's business)
+ * @deep_flush: receives true for a device-DAX region whose NVDIMM region
+ *	reads "1" in its sysfs deep_flush attribute at open (flush hints:
+ *	libpmem2's deep flush writes to that attribute), and for an emulated
+ *	region opened with dax_region_opts_set_deep_flush(); false otherwise
+ *	(attribute "0" or absent, other kinds of device)
  *
  * Context: any thread; never sleeps.
  * Return: 0, or -EINVAL when an argument is NULL; -ENOMEM.

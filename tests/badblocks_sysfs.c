@@ -6,7 +6,7 @@
  * region maps as plain shared memory):
  *
  *   ROOT/dev/char/MAJ:MIN -> ROOT/devices/platform/e820_pmem/ndbus0/region0/dax0.0
- *   .../region0/{resource,badblocks}
+ *   .../region0/{resource,badblocks,deep_flush}
  *   .../region0/dax0.0/{size,align,subsystem,mapping0/{start,end,page_offset}}
  */
 #include <stdarg.h>
@@ -138,5 +138,91 @@ Test(badblocks_sysfs, a_malformed_line_is_skipped)
 		     dax_errormsg());
 	cr_assert_eq(dax_region_get_badblocks(r, NULL, 0, &n), 0);
 	cr_assert_eq(n, 1);
+	cr_assert_eq(dax_region_close(&r), 0);
+}
+
+static const char *path_of(const char *dir, const char *name)
+{
+	static char path[800];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return path;
+}
+
+/* The nd region's deep_flush attribute: "1" is the capability. */
+static bool deep_flush_with(const char *content)
+{
+	struct dax_region *r = NULL;
+	bool df = !content || content[0] != '1';
+
+	if (content)
+		test_put_file(regiondir, "deep_flush", "%s", content);
+	cr_assert_eq(dax_region_open(DEVICE, opts, &r), 0, "%s",
+		     dax_errormsg());
+	cr_assert_eq(dax_region_get_deep_flush(r, &df), 0);
+	cr_assert_eq(dax_region_close(&r), 0);
+	return df;
+}
+
+Test(badblocks_sysfs, deep_flush_1_is_the_capability)
+{
+	cr_assert(deep_flush_with("1\n"));
+}
+
+Test(badblocks_sysfs, deep_flush_0_or_absent_is_none)
+{
+	cr_assert_not(deep_flush_with(NULL));
+	cr_assert_not(deep_flush_with("0\n"));
+	cr_assert_not(deep_flush_with("garbage\n"));
+}
+
+/* A region with only deep_flush (no badblocks file) is still found. */
+Test(badblocks_sysfs, a_deep_flush_region_ends_writeback_with_a_deep_flush)
+{
+	static const struct dax_mapping_ops ops;
+	struct dax_region *r = NULL;
+	struct dax_mapping *m = NULL;
+	struct dax_fault_ext ext;
+	struct dax_memfail *mf;
+	bool df = false;
+
+	test_put_file(regiondir, "deep_flush", "1\n");
+	cr_assert_eq(dax_region_open(DEVICE, opts, &r), 0, "%s",
+		     dax_errormsg());
+	cr_assert_eq(dax_region_get_deep_flush(r, &df), 0);
+	cr_assert(df);
+	mf = dax_memfail_get(r);
+	cr_assert_eq(dax_mapping_new(r, &ops, NULL, 4 * DAX_MiB, &m), 0);
+	/* libdax mapped /dev/zero itself (not libpmem2's device): it writes
+	 * 1 to the attribute as libpmem2 would; "0" now, to see the write */
+	test_put_file(regiondir, "deep_flush", "0\n");
+	cr_assert_eq(dax_writeback(m, 0, 1023), 0);	/* nothing dirty */
+	cr_assert_eq(mf->nr_deep_flushes, 0);
+	cr_assert_eq(dax_fault(m, 3, DAX_FAULT_WRITE, &ext), 0, "%s",
+		     dax_errormsg());
+	*(volatile char *)ext.addr = 1;
+	cr_assert_eq(dax_writeback(m, 0, 1023), 0, "%s", dax_errormsg());
+	cr_assert_eq(mf->nr_deep_flushes, 1);
+	{
+		char path[700], c = 0;
+		FILE *f;
+
+		snprintf(path, sizeof(path), "%s/deep_flush", regiondir);
+		f = fopen(path, "r");
+		cr_assert_not_null(f);
+		cr_assert_eq(fread(&c, 1, 1, f), 1);
+		fclose(f);
+		cr_assert_eq(c, '1', "the deep flush did not write 1");
+	}
+	/* a write that fails (a folder now: EISDIR, even for root) is -EIO
+	 * naming the attribute, and the marks are cleared all the same */
+	cr_assert_eq(unlink(path_of(regiondir, "deep_flush")), 0);
+	test_mkdirs(path_of(regiondir, "deep_flush"));
+	cr_assert_eq(dax_fault(m, 4, DAX_FAULT_WRITE, &ext), 0);
+	assert_fails_with(dax_writeback(m, 0, 1023), -EIO, "deep_flush");
+	cr_assert_not(dax_tree_get_mark(dax_mapping_tree(m), 4,
+					DAX_ENTRY_MARK_DIRTY));
+	dax_fault_release_blocks(m);
+	dax_mapping_put(&m);
 	cr_assert_eq(dax_region_close(&r), 0);
 }

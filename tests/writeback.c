@@ -25,12 +25,14 @@ struct flushed {
 };
 static struct flushed log_[64];
 static unsigned nr_log;
+static uint64_t nr_logged_pages;
 
 static void hook(void *priv, uint64_t pfn, uint64_t nr)
 {
 	if (nr_log < 64)
 		log_[nr_log] = (struct flushed){ pfn, nr };
 	nr_log++;
+	nr_logged_pages += nr;
 }
 
 static struct dax_region *open_region(const char *path, uint64_t size,
@@ -55,6 +57,7 @@ static void setup(void)
 		     "%s", dax_errormsg());
 	cr_assert_eq(dax_writeback_set_flush_hook(r, hook, NULL), 0);
 	nr_log = 0;
+	nr_logged_pages = 0;
 }
 
 static void teardown(void)
@@ -160,9 +163,90 @@ Test(writeback, many_entries_beyond_one_tag_batch, .init = setup,
 	for (i = 0; i < n; i++)
 		fault_ok(i, DAX_FAULT_WRITE);
 	cr_assert_eq(dax_writeback(m, 0, n - 1), 0, "%s", dax_errormsg());
-	cr_assert_eq(nr_log, n);
+	/* every page once; consecutive region pages in few flush calls */
+	cr_assert_eq(nr_logged_pages, n);
+	cr_assert_lt(nr_log, n / 4);
 	for (i = 0; i < n; i++)
 		cr_assert_not(dirty(i));
+	cr_assert_not(towrite_anywhere());
+}
+
+/* Every other page dirty: nothing merges, each entry is its own flush. */
+Test(writeback, scattered_entries_are_flushed_one_by_one, .init = setup,
+     .fini = teardown)
+{
+	uint64_t i, n = 1200;
+
+	for (i = 0; i < n; i++)
+		fault_ok(i, DAX_FAULT_WRITE);
+	cr_assert_eq(dax_writeback(m, 0, n - 1), 0);
+	for (i = 0; i < n; i += 2)
+		fault_ok(i, DAX_FAULT_WRITE);
+	nr_log = 0;
+	nr_logged_pages = 0;
+	cr_assert_eq(dax_writeback(m, 0, n - 1), 0);
+	cr_assert_eq(nr_logged_pages, n / 2);
+	cr_assert_eq(nr_log, n / 2);
+	cr_assert_not(towrite_anywhere());
+}
+
+struct holder {
+	uint64_t index;
+	dax_cookie_t cookie;
+};
+
+static void *store_then_unlock(void *arg)
+{
+	struct holder *h = arg;
+
+	usleep(50000);
+	cr_assert_eq(dax_unlock(m, h->cookie), 0);
+	return NULL;
+}
+
+/*
+ * One entry in the middle of a batch is held by a writer: the others are
+ * written back in the batch, that one after its lock is let go; nothing is
+ * left dirty or tagged, and every page was flushed exactly once.
+ */
+Test(writeback, an_entry_held_inside_a_batch_is_waited_for, .init = setup,
+     .fini = teardown)
+{
+	struct dax_fault_ext ext;
+	struct holder h = { .index = 700 };
+	uint64_t i, n = 1500;
+	pthread_t t;
+
+	for (i = 0; i < n; i++)
+		fault_ok(i, DAX_FAULT_WRITE);
+	ext = fault_ok(h.index, DAX_FAULT_WRITE | DAX_FAULT_LOCK);
+	h.cookie = ext.cookie;
+	cr_assert_eq(pthread_create(&t, NULL, store_then_unlock, &h), 0);
+	cr_assert_eq(dax_writeback(m, 0, n - 1), 0, "%s", dax_errormsg());
+	pthread_join(t, NULL);
+	cr_assert_eq(nr_logged_pages, n);
+	for (i = 0; i < n; i++)
+		cr_assert_not(dirty(i), "index %llu", (unsigned long long)i);
+	cr_assert_not(towrite_anywhere());
+}
+
+/* A 2 MiB entry between 4 KiB ones: batches split on page counts. */
+Test(writeback, mixed_sizes_are_all_flushed, .init = setup,
+     .fini = teardown)
+{
+	uint64_t i;
+
+	for (i = 0; i < 512; i++)
+		fault_ok(i, DAX_FAULT_WRITE);
+	cr_assert_eq(fault_ok(512, DAX_FAULT_WRITE | DAX_FAULT_SIZE_2M).order,
+		     9);
+	for (i = 1024; i < 1100; i++)
+		fault_ok(i, DAX_FAULT_WRITE);
+	cr_assert_eq(dax_writeback(m, 0, DAX_MAPPING_MAX_INDEX), 0);
+	cr_assert_eq(nr_logged_pages, 512 + 512 + 76);
+	cr_assert_not(dirty(0));
+	cr_assert_not(dirty(600));
+	cr_assert_not(dirty(1099));
 	cr_assert_not(towrite_anywhere());
 }
 

@@ -7,6 +7,13 @@
  * stops, one last writeback runs; then every page must hold the value its
  * last flush saw: a write whose dirtiness a racing writeback lost would
  * never be flushed.  Also: no entry is left dirty or tagged TOWRITE.
+ *
+ * Two writebackers run at once, and each checks, when its call returns,
+ * that every write published before the call (the writer stored under the
+ * entry lock, unlocked, then published the value) is durable: some flush
+ * that completed (the hook runs after the drain) saw it or a later value.
+ * A writeback that returned while another one's flush of an entry it had
+ * already cleaned was still in flight would fail this.
  */
 #include <pthread.h>
 #include <stdbool.h>
@@ -18,20 +25,34 @@
 #define PAGE 4096
 #define NR_INDICES 256
 #define NR_WRITERS 2
+#define NR_WRITEBACKERS 2
 
 static struct dax_region *r;
 static struct dax_mapping *m;
 static const struct dax_mapping_ops ops;
-static uint64_t *flushed;		/* per region page: value at flush */
+static _Atomic uint64_t *flushed;	/* per region page: max value flushed */
+static _Atomic uint64_t written[NR_INDICES];	/* max value published */
+static _Atomic uint64_t pfn_of[NR_INDICES];	/* region page + 1 */
 static atomic_bool stop;
 static atomic_uint_fast64_t next_value = 1, nr_writes, nr_writebacks;
+static atomic_uint_fast64_t nr_late;
 
+static void atomic_max(_Atomic uint64_t *p, uint64_t v)
+{
+	uint64_t cur = atomic_load(p);
+
+	while (cur < v && !atomic_compare_exchange_weak(p, &cur, v))
+		;
+}
+
+/* After the drain, entries still locked: what the flush made durable. */
 static void hook(void *priv, uint64_t pfn, uint64_t nr)
 {
 	char *base = dax_region_get_base(r);
 
 	for (uint64_t i = 0; i < nr; i++)
-		flushed[pfn + i] = *(uint64_t *)(base + (pfn + i) * PAGE);
+		atomic_max(&flushed[pfn + i],
+			   *(uint64_t *)(base + (pfn + i) * PAGE));
 }
 
 static void *writer(void *arg)
@@ -44,8 +65,12 @@ static void *writer(void *arg)
 
 		if (dax_fault(m, idx, DAX_FAULT_WRITE | DAX_FAULT_LOCK, &ext))
 			abort();
-		*(uint64_t *)ext.addr = atomic_fetch_add(&next_value, 1);
+		uint64_t v = atomic_fetch_add(&next_value, 1);
+
+		*(uint64_t *)ext.addr = v;
+		atomic_store(&pfn_of[idx], ext.pfn + 1);
 		dax_unlock(m, ext.cookie);
+		atomic_max(&written[idx], v);
 		atomic_fetch_add(&nr_writes, 1);
 	}
 	return NULL;
@@ -53,9 +78,18 @@ static void *writer(void *arg)
 
 static void *writebacker(void *arg)
 {
+	uint64_t snap[NR_INDICES], pfn;
+
 	while (!atomic_load(&stop)) {
+		for (unsigned i = 0; i < NR_INDICES; i++)
+			snap[i] = atomic_load(&written[i]);
 		if (dax_writeback(m, 0, NR_INDICES - 1))
 			abort();
+		for (unsigned i = 0; i < NR_INDICES; i++) {
+			pfn = atomic_load(&pfn_of[i]);
+			if (snap[i] && atomic_load(&flushed[pfn - 1]) < snap[i])
+				atomic_fetch_add(&nr_late, 1);
+		}
 		atomic_fetch_add(&nr_writebacks, 1);
 	}
 	return NULL;
@@ -64,7 +98,7 @@ static void *writebacker(void *arg)
 static bool writeback_never_loses_a_racing_write(void)
 {
 	struct dax_region_opts *o;
-	pthread_t w[NR_WRITERS], wb;
+	pthread_t w[NR_WRITERS], wb[NR_WRITEBACKERS];
 	double end;
 	uint64_t idx, v, lost = 0;
 	unsigned order;
@@ -80,14 +114,16 @@ static bool writeback_never_loses_a_racing_write(void)
 	stress_check(dax_writeback_set_flush_hook(r, hook, NULL) == 0, "hook");
 	for (unsigned i = 0; i < NR_WRITERS; i++)
 		pthread_create(&w[i], NULL, writer, (void *)(uintptr_t)(i + 1));
-	pthread_create(&wb, NULL, writebacker, NULL);
+	for (unsigned i = 0; i < NR_WRITEBACKERS; i++)
+		pthread_create(&wb[i], NULL, writebacker, NULL);
 	end = stress_now() + stress_seconds();
 	while (stress_now() < end)
 		usleep(10000);
 	atomic_store(&stop, true);
 	for (unsigned i = 0; i < NR_WRITERS; i++)
 		pthread_join(w[i], NULL);
-	pthread_join(wb, NULL);
+	for (unsigned i = 0; i < NR_WRITEBACKERS; i++)
+		pthread_join(wb[i], NULL);
 	stress_check(dax_writeback(m, 0, NR_INDICES - 1) == 0, "last wb");
 
 	for (idx = 0; idx < NR_INDICES; idx++) {
@@ -108,6 +144,10 @@ static bool writeback_never_loses_a_racing_write(void)
 	       (unsigned long long)atomic_load(&nr_writebacks));
 	stress_check(lost == 0, "%llu pages hold a write no flush saw",
 		     (unsigned long long)lost);
+	stress_check(atomic_load(&nr_late) == 0,
+		     "%llu times a writeback returned before a write "
+		     "published before it was durable",
+		     (unsigned long long)atomic_load(&nr_late));
 	idx = 0;
 	stress_check(!dax_tree_find(dax_mapping_tree(m), &idx, NR_INDICES,
 				    DAX_ENTRY_MARK_DIRTY, &order),

@@ -6,11 +6,14 @@
 #           busy query (vmsplice, O_DIRECT in flight) and removal
 #   hmem    a dynamic dax region carved by daxctl into a 3-range device and
 #           a 4 KiB device; a 1 GiB-aligned daxlite device
+#   nvdimm  qemu's emulated NVDIMM (ACPI NFIT) made device-DAX: the nd
+#           region's deep_flush and badblocks as libdax reads them, an
+#           ndctl inject-error attempt, writeback (wbtest), daxctl-lite
 # and runs daxtest (mapping rules), daxlitetest and, once libdax has
 # regions, regiontest (libdax on each device) there.  A kernel warning,
 # oops or bad page fails the boot.
 #
-#   check-vm.sh [BOOT...]      (default: devdax hmem)
+#   check-vm.sh [BOOT...]      (default: devdax hmem nvdimm)
 #
 #   VM_CACHE   downloads and builds (default build/vm); a warm cache makes
 #              a run take well under a minute
@@ -30,7 +33,7 @@ mkdir -p "$VM_CACHE"
 VM_CACHE=$(cd "$VM_CACHE" && pwd)
 B=${B:-$VM_CACHE/lib}
 boots=("$@")
-[ ${#boots[@]} -gt 0 ] || boots=(devdax hmem)
+[ ${#boots[@]} -gt 0 ] || boots=(devdax hmem nvdimm)
 t_start=$(date +%s)
 say() { echo "check-vm: $* ($(($(date +%s) - t_start))s)"; }
 
@@ -97,6 +100,16 @@ $cc -O2 -g -std=gnu11 -pthread -D_GNU_SOURCE -I"$top/include" \
 	$(sed -n 's/^\(PMEM2\|URCU\|JEMALLOC\|AIO\)_LIBS = //p' \
 		"$top/config-host.mak") -lpthread
 files+=(-f "$VM_CACHE/bin/regiontest")
+# wbtest: the nd region's sysfs side and writeback; daxctl-lite for its
+# badblocks JSON (its json-c comes along through ldd).
+# shellcheck disable=SC2046
+$cc -O2 -g -std=gnu11 -pthread -D_GNU_SOURCE -I"$top/include" \
+	-o "$VM_CACHE/bin/wbtest" "$here/wbtest.c" "$B/libdax.a" \
+	$(sed -n 's/^\(PMEM2\|URCU\|JEMALLOC\|AIO\)_LIBS = //p' \
+		"$top/config-host.mak") -lpthread
+make -s -C "$top" B="$B" "$B/daxctl-lite" >/dev/null
+files+=(-f "$VM_CACHE/bin/wbtest" -f "$B/daxctl-lite"
+	-f "$here/guest-nvdimm.sh")
 
 # 4. One initramfs for both boots; the kernel command line picks the script.
 cat >"$VM_CACHE/dispatch.sh" <<'EOF'
@@ -117,6 +130,7 @@ boot_one() {
 	case $boot in
 	devdax) env=(VM_PMEM=memmap VM_MEM_MB=1280 VM_PMEM_MB=2048) ;;
 	hmem) env=(VM_PMEM=hmem VM_MEM_MB=2560 VM_PMEM_MB=512) ;;
+	nvdimm) env=(VM_PMEM=nvdimm VM_MEM_MB=1024 VM_PMEM_MB=512) ;;
 	*) echo "check-vm: unknown boot $boot"; return 2 ;;
 	esac
 	set +e
