@@ -205,7 +205,7 @@ Test(blockcache, invalidate_drops_a_block_and_the_next_read_misses)
 	cr_assert_eq(bc_destroy(&c), 0);
 }
 
-/* ---- borrowers ------------------------------------------------------------- */
+/* ---- borrowers ---------------------------------------------------------- */
 
 struct borrower {
 	struct bc_cache *c;
@@ -329,7 +329,7 @@ Test(blockcache, writes_go_through_to_the_file_and_break_borrows)
 	cr_assert_eq(bc_destroy(&c), 0);
 }
 
-/* ---- racing ------------------------------------------------------------------ */
+/* ---- racing ------------------------------------------------------------- */
 
 #define RACE_THREADS 4
 #define RACE_OPS 4000
@@ -434,7 +434,7 @@ Test(blockcache, readers_borrowers_and_evictions_race_without_a_wrong_byte)
 	cr_assert_eq(bc_destroy(&c), 0);
 }
 
-/* ---- bad input ------------------------------------------------------------------ */
+/* ---- bad input ---------------------------------------------------------- */
 
 #define assert_bc_fails(expr, err, needle)                                     \
 	do {                                                                   \
@@ -451,7 +451,8 @@ Test(blockcache, bad_arguments_to_create_fail_and_leave_the_region_as_it_was)
 	struct bc_config cfg = { .nr_slots = 8 };
 	struct dax_alloc_stats before, after;
 	struct bc_cache *c = (void *)1;
-	char dir[] = "/tmp/bc-test-dir.XXXXXX", empty[] = "/tmp/bc-empty.XXXXXX";
+	char dir[] = "/tmp/bc-test-dir.XXXXXX";
+	char empty[] = "/tmp/bc-empty.XXXXXX";
 	int dfd, efd, wfd;
 
 	cr_assert_eq(dax_alloc_get_stats(region, &before), 0);
@@ -559,7 +560,7 @@ Test(blockcache, bad_arguments_to_the_calls_fail_and_change_nothing)
 	cr_assert_eq(bc_destroy(&c), 0);
 }
 
-/* ---- the workload program ---------------------------------------------------------- */
+/* ---- the workload program ----------------------------------------------- */
 
 struct run {
 	int status;

@@ -220,7 +220,7 @@ static int dax_failed(int err, const char *what, uint64_t arg)
 	return bc_fail(err, "%s %" PRIu64 ": %s", what, arg, dax_errormsg());
 }
 
-/* ---- the index ------------------------------------------------------------- */
+/* ---- the index ---------------------------------------------------------- */
 
 static uint32_t bucket_of(const struct bc_cache *c, uint64_t block)
 {
@@ -288,7 +288,7 @@ static void slot_publish(struct bc_cache *c, uint32_t s, uint64_t block)
 	shard_wake(c, block);
 }
 
-/* ---- slots: the free list, break, eviction --------------------------------- */
+/* ---- slots: the free list, break, eviction ------------------------------ */
 
 static void free_push(struct bc_cache *c, uint32_t s, bool needs_break)
 {
@@ -453,7 +453,7 @@ static int fill(struct bc_cache *c, uint64_t block, enum slot_kind kind,
 	return 0;
 }
 
-/* ---- lookups ---------------------------------------------------------------- */
+/* ---- lookups ------------------------------------------------------------ */
 
 enum lookup_result { FOUND, MISSING };
 
@@ -546,7 +546,7 @@ int bc_read(struct bc_cache *c, uint64_t block, size_t offset, void *buf,
 	}
 }
 
-/* ---- writes ------------------------------------------------------------------- */
+/* ---- writes ------------------------------------------------------------- */
 
 static int write_file(struct bc_cache *c, uint64_t block, size_t offset,
 		      const void *buf, size_t len)
@@ -563,7 +563,8 @@ static int write_file(struct bc_cache *c, uint64_t block, size_t offset,
 		if (n <= 0)
 			return bc_fail(n < 0 ? -errno : -EIO,
 				       "pwrite of block %" PRIu64 ": %s", block,
-				       n < 0 ? strerror(errno) : "wrote nothing");
+				       n < 0 ? strerror(errno) :
+				       "wrote nothing");
 		done += (size_t)n;
 	}
 	return 0;
@@ -652,7 +653,7 @@ int bc_sync(struct bc_cache *c)
 	return 0;
 }
 
-/* ---- borrows -------------------------------------------------------------------- */
+/* ---- borrows ------------------------------------------------------------ */
 
 /*
  * The mapping's lease_break op, called by dax_break_layouts() (in the
@@ -789,7 +790,7 @@ int bc_return(struct bc_borrow **borrow)
 	return 0;
 }
 
-/* ---- making and destroying ----------------------------------------------------- */
+/* ---- making and destroying ---------------------------------------------- */
 
 /* Fault every slot in for write, largest entries first; keep addresses. */
 static int slots_fault(struct bc_cache *c)
@@ -1008,7 +1009,7 @@ int bc_destroy(struct bc_cache **cache)
 	return 0;
 }
 
-/* ---- getters ------------------------------------------------------------------- */
+/* ---- getters ------------------------------------------------------------ */
 
 uint64_t bc_get_nr_blocks(const struct bc_cache *c)
 {

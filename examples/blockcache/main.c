@@ -38,6 +38,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,12 +59,9 @@
 
 struct options {
 	const char *region, *file;
-	uint64_t file_mb, cache_mb, slots, ops;
-	unsigned threads, shards;
 	double seconds;
-	unsigned skew, write_pct, borrow_pct, rogue_pct, hold_us;
-	int break_ms;
-	uint64_t seed;
+	uint64_t file_mb, cache_mb, slots, ops, threads, shards, skew,
+		write_pct, borrow_pct, rogue_pct, hold_us, break_ms, seed;
 };
 
 /* Everything the threads share. */
@@ -89,7 +87,7 @@ struct worker {
 	uint64_t hist[HIST_SIZE];
 };
 
-/* ---- the content of the backing file --------------------------------------- */
+/* ---- the content of the backing file ------------------------------------ */
 
 static uint64_t mix64(uint64_t x)
 {
@@ -150,7 +148,7 @@ static int pattern_check(const void *data, uint64_t block, uint64_t lo,
 	return 0;
 }
 
-/* ---- helpers -------------------------------------------------------------------- */
+/* ---- helpers ------------------------------------------------------------ */
 
 static uint64_t now_ns(void)
 {
@@ -287,7 +285,7 @@ static void op_error(struct worker *k, const char *what, uint64_t block,
 	pthread_mutex_unlock(&w->print_lock);
 }
 
-/* ---- the three operations ---------------------------------------------------------- */
+/* ---- the three operations ----------------------------------------------- */
 
 static void do_read(struct worker *k, uint64_t block)
 {
@@ -363,10 +361,10 @@ static void do_borrow(struct worker *k, uint64_t block)
 	bad1 = pattern_check(bc_borrow_data(b), block, lo, hi, &v1, why1,
 			     sizeof(why1));
 	if (rogue) {
-		sleep_us((unsigned)o->break_ms * 3000);
+		sleep_us((unsigned)(o->break_ms * 3000));
 		k->rogue++;
 	} else {
-		until = now_ns() + (uint64_t)o->hold_us * 1000;
+		until = now_ns() + o->hold_us * 1000;
 		while (now_ns() < until && !bc_borrow_break_requested(b))
 			sleep_us(20);
 	}
@@ -417,7 +415,7 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-/* ---- set-up ---------------------------------------------------------------------- */
+/* ---- set-up ------------------------------------------------------------- */
 
 static int write_file(const struct options *o, char *tmp, int *fdp,
 		      uint64_t nr_blocks)
@@ -478,7 +476,7 @@ static void usage(FILE *f, const char *argv0)
 {
 	fprintf(f,
 "usage: %s [OPTION]...\n"
-"A block cache in DAX memory under a zipfian read/borrow/write workload;\n"
+"A block cache in DAX memory under a skewed read/borrow/write workload;\n"
 "every byte read is checked against the file's known content.\n"
 "  -r, --region=PATH     region: memfd:NAME, a file, /dev/daxX.Y\n"
 "                        (default memfd:blockcache)\n"
@@ -494,9 +492,9 @@ static void usage(FILE *f, const char *argv0)
 "  -w, --write-pct=P     percent of writes (default 1)\n"
 "  -b, --borrow-pct=P    percent of borrows (default 2)\n"
 "  -R, --rogue-pct=P     percent of borrowers that ignore a break\n"
-"                        request (default 10)\n"
+"                        request and hold three break times (default 2)\n"
 "  -H, --hold-us=N       how long a cooperative borrower holds (default 200)\n"
-"  -B, --break-ms=N      break time before revocation (default 10)\n"
+"  -B, --break-ms=N      break time before revocation (default 5)\n"
 "  -S, --shards=N        index lock shards, a power of two (default 64)\n"
 "  -s, --seed=N          random seed (default 1)\n"
 "  -h, --help            this text\n"
@@ -504,16 +502,44 @@ static void usage(FILE *f, const char *argv0)
 		argv0);
 }
 
-static int parse_u64(const char *s, uint64_t max, uint64_t *out)
+/* The numeric options: the field each sets and the values it takes. */
+static const struct num_opt {
+	int key;
+	const char *name;
+	uint64_t min, max;
+	size_t field;		/* offset of a uint64_t in struct options */
+} num_opts[] = {
+	{ 'F', "file-mb", 1, 1 << 20, offsetof(struct options, file_mb) },
+	{ 'c', "cache-mb", 1, 1 << 20, offsetof(struct options, cache_mb) },
+	{ 'L', "slots", 1, UINT32_MAX, offsetof(struct options, slots) },
+	{ 't', "threads", 1, 256, offsetof(struct options, threads) },
+	{ 'n', "ops", 1, UINT64_MAX, offsetof(struct options, ops) },
+	{ 'z', "skew", 20, 99, offsetof(struct options, skew) },
+	{ 'w', "write-pct", 0, 100, offsetof(struct options, write_pct) },
+	{ 'b', "borrow-pct", 0, 100, offsetof(struct options, borrow_pct) },
+	{ 'R', "rogue-pct", 0, 100, offsetof(struct options, rogue_pct) },
+	{ 'H', "hold-us", 0, 10000000, offsetof(struct options, hold_us) },
+	{ 'B', "break-ms", 1, 60000, offsetof(struct options, break_ms) },
+	{ 'S', "shards", 1, 4096, offsetof(struct options, shards) },
+	{ 's', "seed", 0, UINT64_MAX, offsetof(struct options, seed) },
+};
+
+static int parse_num(const struct num_opt *n, const char *arg,
+		     struct options *o, const char *argv0)
 {
-	char *end;
 	unsigned long long v;
+	char *end;
 
 	errno = 0;
-	v = strtoull(s, &end, 0);
-	if (errno || end == s || *end || s[0] == '-' || v > max)
+	v = strtoull(arg, &end, 0);
+	if (errno || end == arg || *end || arg[0] == '-' || v < n->min ||
+	    v > n->max) {
+		fprintf(stderr, "%s: --%s wants a number from %" PRIu64
+			" to %" PRIu64 ", not '%s'\n", argv0, n->name, n->min,
+			n->max, arg);
 		return -1;
-	*out = v;
+	}
+	*(uint64_t *)((char *)o + n->field) = v;
 	return 0;
 }
 
@@ -539,62 +565,56 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	uint64_t v;
 	char *end;
 	int c;
 
 	*o = (struct options){ .region = "memfd:blockcache", .file_mb = 64,
 			       .cache_mb = 8, .threads = 4, .seconds = 2,
 			       .skew = 80, .write_pct = 1, .borrow_pct = 2,
-			       .rogue_pct = 10, .hold_us = 200, .break_ms = 10,
+			       .rogue_pct = 2, .hold_us = 200, .break_ms = 5,
 			       .shards = 64, .seed = 1 };
 	while ((c = getopt_long(argc, argv, "r:f:F:c:t:d:n:z:w:b:R:H:B:S:s:h",
 				longopts, NULL)) != -1) {
-		const char *name = NULL;
-		int bad = 0;
+		const struct num_opt *n = NULL;
 
 		switch (c) {
-		case 'r': o->region = optarg; continue;
-		case 'f': o->file = optarg; continue;
-		case 'h': usage(stdout, argv[0]); exit(0);
-		case 'd': {
-			double d = strtod(optarg, &end);
-
-			if (end == optarg || *end || !(d > 0) || d > 3600) {
-				fprintf(stderr, "%s: bad --seconds '%s'\n",
+		case 'r':
+			o->region = optarg;
+			continue;
+		case 'f':
+			o->file = optarg;
+			continue;
+		case 'd':
+			o->seconds = strtod(optarg, &end);
+			if (end == optarg || *end || !(o->seconds > 0) ||
+			    o->seconds > 3600) {
+				fprintf(stderr, "%s: --seconds wants a time "
+					"above 0 and up to 3600, not '%s'\n",
 					argv[0], optarg);
 				return -1;
 			}
-			o->seconds = d;
 			continue;
-		}
+		case 'h':
+			usage(stdout, argv[0]);
+			exit(0);
 		case '?':
 			return -1;
 		}
-		switch (c) {
-		case 'F': name = "file-mb"; bad = parse_u64(optarg, 1 << 20, &v) || !v; o->file_mb = v; break;
-		case 'c': name = "cache-mb"; bad = parse_u64(optarg, 1 << 20, &v) || !v; o->cache_mb = v; break;
-		case 'L': name = "slots"; bad = parse_u64(optarg, UINT32_MAX, &v) || !v; o->slots = v; break;
-		case 't': name = "threads"; bad = parse_u64(optarg, 256, &v) || !v; o->threads = (unsigned)v; break;
-		case 'n': name = "ops"; bad = parse_u64(optarg, UINT64_MAX, &v) || !v; o->ops = v; break;
-		case 'z': name = "skew"; bad = parse_u64(optarg, 99, &v) || v < 20; o->skew = (unsigned)v; break;
-		case 'w': name = "write-pct"; bad = parse_u64(optarg, 100, &v); o->write_pct = (unsigned)v; break;
-		case 'b': name = "borrow-pct"; bad = parse_u64(optarg, 100, &v); o->borrow_pct = (unsigned)v; break;
-		case 'R': name = "rogue-pct"; bad = parse_u64(optarg, 100, &v); o->rogue_pct = (unsigned)v; break;
-		case 'H': name = "hold-us"; bad = parse_u64(optarg, 10000000, &v); o->hold_us = (unsigned)v; break;
-		case 'B': name = "break-ms"; bad = parse_u64(optarg, 60000, &v) || !v; o->break_ms = (int)v; break;
-		case 'S': name = "shards"; bad = parse_u64(optarg, 4096, &v) || !v || (v & (v - 1)); o->shards = (unsigned)v; break;
-		case 's': name = "seed"; bad = parse_u64(optarg, UINT64_MAX, &v); o->seed = v; break;
-		}
-		if (bad) {
-			fprintf(stderr, "%s: bad --%s '%s'\n", argv[0], name,
-				optarg);
+		for (size_t i = 0; i < sizeof(num_opts) / sizeof(*num_opts);
+		     i++)
+			if (num_opts[i].key == c)
+				n = &num_opts[i];
+		if (!n || parse_num(n, optarg, o, argv[0]))
 			return -1;
-		}
 	}
 	if (optind < argc) {
 		fprintf(stderr, "%s: unexpected argument '%s'\n", argv[0],
 			argv[optind]);
+		return -1;
+	}
+	if (o->shards & (o->shards - 1)) {
+		fprintf(stderr, "%s: --shards must be a power of two\n",
+			argv[0]);
 		return -1;
 	}
 	if (o->write_pct + o->borrow_pct > 100) {
@@ -607,7 +627,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 	return 0;
 }
 
-/* ---- the report ------------------------------------------------------------------- */
+/* ---- the report --------------------------------------------------------- */
 
 static void print_report(const struct options *o, struct world *w,
 			 struct worker *k, double secs, struct dax_region *r,
@@ -637,9 +657,10 @@ static void print_report(const struct options *o, struct world *w,
 	       " x 2 MiB + %" PRIu64 " x 4 KiB mapping entries; metadata "
 	       "heap %" PRIu64 " KiB\n", o->slots, o->slots * 4,
 	       st->slot_entries_2m, st->slot_entries_4k, st->heap_bytes >> 10);
-	printf("file         %" PRIu64 " blocks (%" PRIu64 " MiB), skew %u/20"
-	       " self-similar, %u threads, %.2f s\n", w->nr_blocks,
-	       w->nr_blocks * BC_BLOCK_SIZE / MiB, o->skew, o->threads, secs);
+	printf("file         %" PRIu64 " blocks (%" PRIu64 " MiB), skew %"
+	       PRIu64 "/20 self-similar, %" PRIu64 " threads, %.2f s\n",
+	       w->nr_blocks, w->nr_blocks * BC_BLOCK_SIZE / MiB, o->skew,
+	       o->threads, secs);
 	printf("operations   %" PRIu64 " (%.0f ops/s): %" PRIu64 " reads, %"
 	       PRIu64 " borrows (%" PRIu64 " rogue), %" PRIu64 " writes\n",
 	       ops, (double)ops / secs, reads, borrows, rogue, writes);
@@ -677,7 +698,8 @@ int main(int argc, char **argv)
 	int fd = -1, ret, status = 1;
 
 	if (parse_options(argc, argv, &o)) {
-		usage(stderr, argv[0]);
+		fprintf(stderr, "usage: %s [OPTION]... (--help lists them)\n",
+			argv[0]);
 		return 2;
 	}
 	w = calloc(1, sizeof(*w));
@@ -706,8 +728,8 @@ int main(int argc, char **argv)
 	if (open_region(&o, o.slots, &r))
 		goto out;
 	cfg.nr_slots = o.slots;
-	cfg.nr_shards = o.shards;
-	cfg.break_ms = o.break_ms;
+	cfg.nr_shards = (unsigned)o.shards;
+	cfg.break_ms = (int)o.break_ms;
 	ret = bc_create(r, fd, &cfg, &cache);
 	if (ret) {
 		fprintf(stderr, "blockcache: bc_create: %s: %s\n",
@@ -716,8 +738,8 @@ int main(int argc, char **argv)
 	}
 	w->cache = cache;
 
-	printf("blockcache: %u threads, %s\n", o.threads, o.ops ? "fixed "
-	       "operation count" : "timed run");
+	printf("blockcache: %" PRIu64 " threads, %s\n", o.threads,
+	       o.ops ? "fixed operation count" : "timed run");
 	t0 = now_ns();
 	w->deadline_ns = t0 + (uint64_t)(o.seconds * 1e9);
 	for (unsigned t = 0; t < o.threads; t++) {
