@@ -263,7 +263,17 @@ static inline int fault_fast(struct dax_mapping *m, uint64_t index,
 
 	if (unlikely(index >= mapping_pages(m) || mapping_dead(m) || !base))
 		return 1;
-	v = dax_tree_load(m->tree, index);
+	if (flags & DAX_FAULT_WRITE) {
+		bool dirty;
+
+		/* present, and dirty already: else the slow path marks it */
+		v = dax_tree_load_mark(m->tree, index, DAX_ENTRY_MARK_DIRTY,
+				       &dirty);
+		if (!dirty)
+			return 1;
+	} else {
+		v = dax_tree_load(m->tree, index);
+	}
 	if (unlikely(!v || (v & (DAX_ENTRY_LOCKED | DAX_ENTRY_EMPTY)) ||
 		     dax_entry_order(v) > FAULT_PUD_ORDER))
 		return 1;
@@ -273,11 +283,6 @@ static inline int fault_fast(struct dax_mapping *m, uint64_t index,
 		fr = fault_region(r);
 		if (unlikely(!fr))
 			return 1;
-	} else if ((flags & DAX_FAULT_WRITE) &&
-		   !dax_tree_get_mark(m->tree, index, DAX_ENTRY_MARK_DIRTY)) {
-		/* (a second walk: dax_tree_find() with the mark as a filter
-		 * costs three times a load, measured with callgrind) */
-		return 1;
 	}
 	if (unlikely(!dax_region_is_alive(r)))
 		return 1;

@@ -182,6 +182,9 @@ int dax_sysfs_read_dev(const struct dax_logger *log, const char *root,
 /* Lock-free swap of an entry filling one slot (the entry locks' fast path). */
 int dax_tree_cmpxchg_slot(struct dax_tree *tree, uint64_t index, uint64_t old,
 			  uint64_t value, uint64_t *cur);
+/* The value and one mark of the entry covering @index, in one walk. */
+uint64_t dax_tree_load_mark(const struct dax_tree *tree, uint64_t index,
+			    enum dax_tree_mark mark, bool *marked);
 typedef uint64_t (*dax_tree_update_fn)(uint64_t value, void *arg);
 int dax_tree_update_slot(struct dax_tree *tree, uint64_t index,
 			 dax_tree_update_fn update, void *arg, uint64_t *old);

@@ -1213,6 +1213,38 @@ DAX_EXPORT uint64_t dax_tree_load_covering(const struct dax_tree *tree,
 }
 
 /**
+ * dax_tree_load_mark() - dax_tree_load() and dax_tree_get_mark() in one walk
+ * @tree: the tree
+ * @index: any index
+ * @mark: DAX_TREE_MARK_0, _1 or _2
+ * @marked: receives whether the entry has @mark (false when no entry)
+ *
+ * For the fault path's write fast path, which needs both ("present and
+ * already dirty"): one walk and one read-side section instead of two.
+ *
+ * Context: any thread, lock-free (RCU inside).
+ * Return: the value, or 0 when no entry covers @index.
+ */
+uint64_t dax_tree_load_mark(const struct dax_tree *tree, uint64_t index,
+			    enum dax_tree_mark mark, bool *marked)
+{
+	struct tree_node *n;
+	unsigned off;
+	uint64_t w;
+
+	*marked = false;
+	dax_rcu_read_lock();
+	w = tree_lookup(tree, index, &n, &off);
+	if (w && (unsigned)mark < TREE_NR_MARKS) {
+		unsigned span = 1U << (w_order(w) - node_shift(n));
+
+		*marked = mark_word(n, mark) >> (off & ~(span - 1)) & 1;
+	}
+	dax_rcu_read_unlock();
+	return w_value(w);
+}
+
+/**
  * dax_tree_get_mark() - is a mark set on the entry covering an index?
  * @tree: the tree
  * @index: any index of the entry
