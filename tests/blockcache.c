@@ -123,6 +123,17 @@ static struct bc_stats stats_of(struct bc_cache *c)
 	return st;
 }
 
+/* Like assert_fails_with(), for the cache's own message. */
+#define assert_bc_fails(expr, err, needle)                                     \
+	do {                                                                   \
+		int ret_ = (expr);                                             \
+		cr_assert_eq(ret_, (err), "%s returned %d (%s), wanted %d",    \
+			     #expr, ret_, strerror(-ret_), (err));             \
+		cr_assert(strstr(bc_errormsg(), (needle)) != NULL,             \
+			  "%s: message \"%s\" lacks \"%s\"", #expr,            \
+			  bc_errormsg(), (needle));                            \
+	} while (0)
+
 TestSuite(blockcache, .init = setup, .fini = teardown, .timeout = 120);
 
 Test(blockcache, misses_then_hits_return_the_files_bytes)
@@ -329,6 +340,49 @@ Test(blockcache, writes_go_through_to_the_file_and_break_borrows)
 	cr_assert_eq(bc_destroy(&c), 0);
 }
 
+Test(blockcache, a_drain_timeout_fails_a_write_and_changes_nothing)
+{
+	struct bc_config cfg = { .nr_slots = 8, .break_ms = 600000,
+				 .drain_timeout_ms = 50 };
+	char buf[BC_BLOCK_SIZE], file[BC_BLOCK_SIZE], msg[] = "not yet";
+	struct bc_borrow *b;
+	struct bc_cache *c;
+
+	cr_assert_eq(bc_create(region, fd, &cfg, &c), 0, "%s", bc_errormsg());
+	cr_assert_eq(bc_borrow(c, 7, &b), 0, "%s", bc_errormsg());
+	/* The borrower ignores the break: the write gives up after 50 ms. */
+	assert_bc_fails(bc_write(c, 7, 0, msg, sizeof(msg)), -ETIMEDOUT,
+			"dax_break_layouts of slot");
+	cr_assert(bc_borrow_break_requested(b));
+	cr_assert_not(bc_borrow_revoked(b), "the break time is 10 minutes");
+	cr_assert_eq(pread(fd, file, sizeof(file), 7 * BC_BLOCK_SIZE),
+		     BC_BLOCK_SIZE);
+	expect_block(7, file);
+	cr_assert_eq(bc_read(c, 7, 0, buf, sizeof(buf)), 0, "%s",
+		     bc_errormsg());
+	expect_block(7, buf);
+	expect_block(7, bc_borrow_data(b));
+	cr_assert_eq(stats_of(c).writes, 0);
+
+	/* An invalidation times out too, but the block is gone from the
+	 * index; its slot is broken again before anyone reuses it. */
+	assert_bc_fails(bc_invalidate(c, 7), -ETIMEDOUT,
+			"dax_break_layouts of slot");
+	cr_assert_eq(bc_invalidate(c, 7), -ENOENT);
+	cr_assert_eq(bc_return(&b), 0);
+	cr_assert_eq(bc_write(c, 7, 0, msg, sizeof(msg)), 0, "%s",
+		     bc_errormsg());
+	cr_assert_eq(pread(fd, file, sizeof(file), 7 * BC_BLOCK_SIZE),
+		     BC_BLOCK_SIZE);
+	cr_assert_str_eq(file, msg);
+	for (uint64_t blk = 10; blk < 30; blk++) {	/* every slot reused */
+		cr_assert_eq(bc_read(c, blk, 0, buf, sizeof(buf)), 0, "%s",
+			     bc_errormsg());
+		expect_block(blk, buf);
+	}
+	cr_assert_eq(bc_destroy(&c), 0);
+}
+
 /* ---- racing ------------------------------------------------------------- */
 
 #define RACE_THREADS 4
@@ -435,16 +489,6 @@ Test(blockcache, readers_borrowers_and_evictions_race_without_a_wrong_byte)
 }
 
 /* ---- bad input ---------------------------------------------------------- */
-
-#define assert_bc_fails(expr, err, needle)                                     \
-	do {                                                                   \
-		int ret_ = (expr);                                             \
-		cr_assert_eq(ret_, (err), "%s returned %d (%s), wanted %d",    \
-			     #expr, ret_, strerror(-ret_), (err));             \
-		cr_assert(strstr(bc_errormsg(), (needle)) != NULL,             \
-			  "%s: message \"%s\" lacks \"%s\"", #expr,            \
-			  bc_errormsg(), (needle));                            \
-	} while (0)
 
 Test(blockcache, bad_arguments_to_create_fail_and_leave_the_region_as_it_was)
 {

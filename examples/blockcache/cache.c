@@ -89,6 +89,15 @@
  * mutex and a condition variable, so hits on different shards never touch
  * the same lock.
  *
+ * Every eviction and every write is a layout change of the one mapping, and
+ * libdax runs those one at a time per mapping, each waiting for every pin of
+ * the mapping (like the kernel, it does not guess which pages a pin
+ * covers).  Readers hold a pin for one memcpy, so a break normally waits
+ * microseconds; but a borrower that ignores a break holds up every eviction
+ * for the break time, which is why break_ms is short and CLOCK passes over
+ * borrowed slots.  A cache whose evictions must proceed in parallel would
+ * spread its slots over several mappings.
+ *
  * What is not here
  * ----------------
  * Write-back (dirty slots flushed on eviction) would keep a dirty bit per
