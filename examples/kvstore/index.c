@@ -37,8 +37,8 @@ int index_init(struct kv_index *ix, struct dax_heap *heap, unsigned hint)
 	if (!ix->buckets || !ix->locks) {
 		dax_heap_free(heap, ix->buckets);
 		dax_heap_free(heap, ix->locks);
-		return kv_fail(-ENOMEM, "no heap memory for an index of %llu "
-			       "buckets", (unsigned long long)nb);
+		return kv_fail_dax(-ENOMEM, "no heap memory for an index of "
+				   "%llu buckets", (unsigned long long)nb);
 	}
 	for (uint64_t i = 0; i < nl; i++) {
 		pthread_mutexattr_t a;

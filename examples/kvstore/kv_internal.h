@@ -91,9 +91,10 @@ struct kv_log {
 	char *base;			/* the region's memory */
 	uint64_t slot0_page;		/* region page of slot 0 */
 	uint64_t nr_slots;
-	uint64_t *blocks;		/* 2 MiB blocks reserved from the
-					   allocator: superblock + slots */
-	uint64_t nr_blocks;
+	/* The blocks reserved from the allocator: superblock + slots. */
+	uint64_t blocks[64];
+	unsigned orders[64];
+	unsigned nr_blocks;
 	/* Segments at or past this were started by this process: their
 	 * blocks hold nothing of value, so iomap_begin calls them new and
 	 * the fault path zeroes them. */

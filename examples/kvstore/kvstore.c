@@ -48,7 +48,7 @@
 #define DEFAULT_KEYS 65536
 #define DEFAULT_HEAP_PCT 25
 #define DEFAULT_COMMIT_MS 10
-#define DEFAULT_COMPACT_PCT 60
+#define DEFAULT_COMPACT_PCT 50
 /* Compaction takes at most this many segments per round. */
 #define COMPACT_MAX_SEGMENTS 8
 
@@ -337,6 +337,23 @@ int kv_compact(struct kv_store *kv, unsigned max_segments)
 		max_segments = COMPACT_MAX_SEGMENTS;
 	if (n > max_segments)
 		n = max_segments;
+	if (!n)
+		goto out;
+	/*
+	 * Tell the long-lived users of the victims (a backup's lease) to let
+	 * go now rather than at the punch: they would spend the whole round
+	 * copying records it is about to drop.  This also waits for the
+	 * readers pinned at this moment, which costs them nothing.
+	 */
+	atomic_fetch_add(&kv->pins_at_punch,
+			 atomic_load(&kv->readers_pinned));
+	ret = dax_break_layouts(kv->log.mapping, first * KV_SEG_PAGES,
+				(first + n) * KV_SEG_PAGES - 1, 10000);
+	if (ret) {
+		ret = kv_fail_dax(ret, "dax_break_layouts of log segments %"
+				  PRIu64 "..%" PRIu64, first, first + n - 1);
+		goto out;
+	}
 	for (; done < n; done++) {
 		ret = log_scan(&kv->log, (first + done) * KV_SEG_SIZE,
 			       (first + done + 1) * KV_SEG_SIZE, copy_live, &c);
@@ -470,6 +487,8 @@ static int open_region(const struct kv_opts *o, struct dax_region **region)
 		if (!size)
 			size = DEFAULT_SIZE;
 		ret = dax_region_opts_set_size(ro, size);
+		if (!ret && o->align)
+			ret = dax_region_opts_set_align(ro, o->align);
 		if (!ret && !memfd)
 			ret = dax_region_opts_set_flags(ro, DAX_REGION_CREATE);
 	}

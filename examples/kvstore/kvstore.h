@@ -70,6 +70,9 @@ struct kv_opts {
 	/* Size of a file or memfd to create or extend [128 MiB]; a device's
 	 * size is its own. */
 	uint64_t size;
+	/* Alignment of a file or memfd region [2 MiB]; 4096 makes every
+	 * entry 4 KiB, as on a device-DAX with 4 KiB alignment. */
+	uint64_t align;
 	/* Format the region even when it holds a store. */
 	bool fresh;
 	/* Expected number of keys: sizes the hash table [65536]. */
@@ -83,7 +86,7 @@ struct kv_opts {
 	 * share a commit). */
 	bool sync;
 	/* Compact in a background thread when the log is this full, in
-	 * percent [60]; -1: only when a put finds the log full. */
+	 * percent [50]; -1: only when a put finds the log full. */
 	int compact_pct;
 };
 
@@ -92,8 +95,9 @@ struct kv_stats {
 	uint64_t puts, deletes, gets, get_misses;
 	uint64_t get_retries;		/* a get found its record punched */
 	uint64_t pins;			/* dax_pin_range() calls by readers */
-	uint64_t pins_at_punch;		/* reader pins held when a punch began,
-					   which that punch had to drain */
+	uint64_t pins_at_punch;		/* reader pins held when compaction's
+					   break-layouts or punch began, which
+					   it had to drain */
 	uint64_t commits;		/* commits that wrote a superblock */
 	uint64_t writebacks;		/* dax_writeback() calls */
 	uint64_t bytes_committed;	/* log bytes made durable */

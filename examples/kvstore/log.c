@@ -42,6 +42,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kv_internal.h"
 
@@ -214,8 +215,7 @@ static int log_next_segment(struct kv_log *log, bool reserve)
 {
 	uint64_t head = atomic_load(&log->head_seg);
 	uint64_t limit = atomic_load(&log->punched_to) + log->nr_slots;
-	uint64_t room = log->tail % KV_SEG_SIZE ?
-			KV_SEG_SIZE - log->tail % KV_SEG_SIZE : 0;
+	uint64_t room = (head + 1) * KV_SEG_SIZE - log->tail;
 	int ret;
 
 	if (!reserve)
@@ -256,7 +256,7 @@ int log_append(struct kv_log *log, enum kv_rec_type type, const void *key,
 	int ret;
 
 	pthread_mutex_lock(&log->lock);
-	if (log->tail / KV_SEG_SIZE != (log->tail + size - 1) / KV_SEG_SIZE) {
+	if (log->tail + size > (atomic_load(&log->head_seg) + 1) * KV_SEG_SIZE) {
 		ret = log_next_segment(log, reserve);
 		if (ret)
 			goto out;
@@ -480,58 +480,83 @@ int log_retire(struct kv_log *log, uint64_t new_first_seg)
 
 /* ---- open and close ------------------------------------------------------------------------------ */
 
+static void log_unreserve(struct kv_log *log)
+{
+	while (log->nr_blocks) {
+		log->nr_blocks--;
+		dax_free_pages(log->region, log->blocks[log->nr_blocks],
+			       log->orders[log->nr_blocks]);
+	}
+}
+
 /*
- * Take the superblock's block and the slots out of the region's allocator,
- * so that the heap never gets them.  The allocator hands out the lowest
- * free block first, so on a region nothing else has used the first
- * allocations are exactly these; blocks that are not ours (someone got
- * there first) are given back at the end, and a missing one is an error.
+ * Take the superblock's block and the slots, region pages 0 to W - 1, out
+ * of the region's allocator, so that the heap never gets them.  The
+ * allocator cannot be asked for a given place, but its rule is known
+ * (dax_alloc_pages(3)): the lowest free block of the smallest order that
+ * holds the request.  So ask for the blocks of W's binary decomposition,
+ * largest first; when a request is served from a smaller free block
+ * elsewhere (a 100 MiB region is tiled 64 + 32 + 4 MiB, and a 2 MiB
+ * request comes out of the 4 MiB block), keep that block aside and ask
+ * again, until the allocator splits the block we want.  The blocks set
+ * aside are given back at the end, and we wait for their grace period
+ * (see dax_free_pages(3)) so that the heap made next can use them.
  */
 static int log_reserve(struct kv_log *log)
 {
-	uint64_t want = 1 + log->nr_slots, got = 0, n_other = 0, page;
-	uint64_t *other = calloc(want, sizeof(*other));
+	uint64_t want = (1 + log->nr_slots) * KV_SEG_PAGES, at = 0, page;
+	uint64_t aside[64];
+	unsigned aside_order[64], nr_aside = 0;
+	struct dax_alloc_stats st;
 	int ret = 0;
 
-	log->blocks = calloc(want, sizeof(*log->blocks));
-	if (!other || !log->blocks) {
-		ret = kv_fail(-ENOMEM, "out of memory");
-		goto out;
-	}
-	while (got < want) {
-		ret = dax_alloc_pages(log->region, KV_SEG_ORDER, 0, &page);
-		if (ret) {
-			ret = kv_fail_dax(ret, "reserving the log's blocks: "
-					  "%" PRIu64 " of %" PRIu64 " held",
-					  got, want);
-			goto out;
-		}
-		if (page < want * KV_SEG_PAGES) {
-			log->blocks[got++] = page;
-		} else {
-			if (n_other == want) {
-				dax_free_pages(log->region, page,
-					       KV_SEG_ORDER);
-				ret = kv_fail(-EBUSY, "the region's first "
-					      "blocks are in use");
-				goto out;
+	log->nr_blocks = 0;
+	for (int order = 63; order >= 0 && !ret; order--) {
+		if (!(want & (UINT64_C(1) << order)))
+			continue;
+		for (;;) {
+			ret = dax_alloc_pages(log->region, (unsigned)order, 0,
+					      &page);
+			if (ret || page == at || nr_aside == 64) {
+				if (!ret && page != at)
+					dax_free_pages(log->region, page,
+						       (unsigned)order);
+				break;
 			}
-			other[n_other++] = page;
+			aside[nr_aside] = page;
+			aside_order[nr_aside++] = (unsigned)order;
 		}
+		if (ret || page != at) {
+			ret = kv_fail(ret ? ret : -EBUSY, "cannot reserve "
+				      "region pages %" PRIu64 "..%" PRIu64
+				      " for the log (the region's first %"
+				      PRIu64 " MiB): %s", at,
+				      at + (UINT64_C(1) << order) - 1,
+				      want >> 8, ret ? dax_errormsg() :
+				      "they are in use");
+			break;
+		}
+		log->blocks[log->nr_blocks] = page;
+		log->orders[log->nr_blocks++] = (unsigned)order;
+		at += UINT64_C(1) << order;
 	}
-	log->nr_blocks = got;
-out:
-	while (n_other)
-		dax_free_pages(log->region, other[--n_other], KV_SEG_ORDER);
-	free(other);
+	while (nr_aside) {
+		nr_aside--;
+		dax_free_pages(log->region, aside[nr_aside],
+			       aside_order[nr_aside]);
+	}
 	if (ret) {
-		while (got)
-			dax_free_pages(log->region, log->blocks[--got],
-				       KV_SEG_ORDER);
-		free(log->blocks);
-		log->blocks = NULL;
+		log_unreserve(log);
+		return ret;
 	}
-	return ret;
+	/* Freed blocks come back after an RCU grace period: milliseconds. */
+	for (int i = 0; i < 5000; i++) {
+		if (dax_alloc_get_stats(log->region, &st) ||
+		    !st.pending_pages)
+			break;
+		usleep(1000);
+	}
+	return 0;
 }
 
 /*
@@ -542,7 +567,7 @@ out:
 int log_open(struct kv_log *log, struct dax_region *region, bool fresh,
 	     unsigned heap_pct, bool *formatted)
 {
-	uint64_t size = dax_region_get_size(region);
+	uint64_t size = dax_region_get_size(region), head;
 	struct kv_super a, b, *sb = NULL;
 	int ret;
 
@@ -587,9 +612,14 @@ int log_open(struct kv_log *log, struct dax_region *region, bool fresh,
 		atomic_store(&log->first_seg, 0);
 	}
 	atomic_store(&log->committed, log->tail);
-	atomic_store(&log->head_seg, log->tail / KV_SEG_SIZE);
+	/* The head is the segment of the last committed byte: a tail at
+	 * the very end of a segment does not own the next one (its slot
+	 * may still hold the oldest live segment). */
+	head = log->tail > atomic_load(&log->first_seg) * KV_SEG_SIZE ?
+	       (log->tail - 1) / KV_SEG_SIZE : log->tail / KV_SEG_SIZE;
+	atomic_store(&log->head_seg, head);
 	atomic_store(&log->punched_to, atomic_load(&log->first_seg));
-	log->fresh_from = log->tail / KV_SEG_SIZE + 1;
+	log->fresh_from = head + 1;
 
 	ret = log_reserve(log);
 	if (ret)
@@ -611,11 +641,7 @@ int log_open(struct kv_log *log, struct dax_region *region, bool fresh,
 /* The caller has put the mapping; give the blocks back. */
 int log_close(struct kv_log *log)
 {
-	while (log->nr_blocks)
-		dax_free_pages(log->region, log->blocks[--log->nr_blocks],
-			       KV_SEG_ORDER);
-	free(log->blocks);
-	log->blocks = NULL;
+	log_unreserve(log);
 	pthread_cond_destroy(&log->space);
 	pthread_mutex_destroy(&log->lock);
 	pthread_mutex_destroy(&log->commit_lock);

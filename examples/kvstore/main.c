@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kv_internal.h"
 #include "workload.h"
 
 #define MiB (UINT64_C(1) << 20)
@@ -71,7 +72,7 @@ static void usage(FILE *f)
 "  --value-size B    mean value size in bytes, values vary +-50%% (200)\n"
 "  --read-pct P      share of gets in percent (80); of the rest, one in\n"
 "                    20 is a delete\n"
-"  --size BYTES      region size for a file or memfd (128 MiB)\n"
+"  --size BYTES      region size for a new file or memfd (64 MiB)\n"
 "  --commit-ms MS    group commit period (10); 0: every put commits\n"
 "  --no-compact      no background compaction (a full log still\n"
 "                    compacts when a put needs room)\n"
@@ -114,6 +115,7 @@ static int parse(int argc, char **argv, struct cli *c)
 		.wl = { .threads = 4, .seconds = 12, .keys = 20000,
 			.value_size = 200, .read_pct = 80 },
 		.compact = true, .verify = true, .commit_ms = 10,
+		.size = 64 * MiB,
 	};
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		char *end = NULL;
@@ -173,6 +175,23 @@ static int parse(int argc, char **argv, struct cli *c)
 	return 0;
 }
 
+/* Put every key once, so that gets find something from the start. */
+static int load(struct kv_store *kv, unsigned keys, unsigned value_size)
+{
+	unsigned char *val = malloc(value_size);
+	char key[WL_KEY_MAX];
+	int ret = 0;
+
+	if (!val)
+		return kv_fail(-ENOMEM, "out of memory");
+	for (unsigned k = 0; k < keys && !ret; k++) {
+		wl_value(k, 0, val, value_size);
+		ret = kv_put(kv, key, wl_key(k, key), val, value_size);
+	}
+	free(val);
+	return ret;
+}
+
 /* ---- the demo ------------------------------------------------------------------------- */
 
 struct demo {
@@ -206,14 +225,13 @@ static void tick(void *priv, double t, uint64_t ops)
 	d->last_t = t;
 }
 
-/* A backup every 3 s while the workload runs: leases that compaction
- * breaks. */
+/* A backup every second while the workload runs. */
 static void *backup_loop(void *arg)
 {
 	struct demo *d = arg;
 
 	for (;;) {
-		for (int i = 0; i < 30; i++) {
+		for (int i = 0; i < 10; i++) {
 			if (atomic_load(&d->stop_backups))
 				return NULL;
 			usleep(100000);
@@ -223,6 +241,48 @@ static void *backup_loop(void *arg)
 		else
 			atomic_fetch_add(&d->bg_backups, 1);
 	}
+}
+
+struct bg_backup {
+	struct demo *d;
+	int ret;
+	_Atomic bool done;
+};
+
+static void *one_backup(void *arg)
+{
+	struct bg_backup *b = arg;
+
+	b->ret = kv_backup(b->d->kv, b->d->backup_path);
+	if (b->ret)
+		fprintf(stderr, "kvstore: kv_backup: %s\n", kv_errormsg());
+	atomic_store(&b->done, true);
+	return NULL;
+}
+
+/*
+ * Start a backup, and as soon as it holds its lease, compact: the
+ * compaction breaks the lease, the backup gives up what it was copying
+ * and starts over on the compacted log.
+ */
+static int backup_vs_compaction(struct demo *d)
+{
+	struct bg_backup b = { .d = d };
+	struct kv_stats s0, s;
+	pthread_t t;
+	int ret;
+
+	kv_get_stats(d->kv, &s0);
+	if (pthread_create(&t, NULL, one_backup, &b))
+		return fail("pthread_create", -EAGAIN);
+	do {
+		kv_get_stats(d->kv, &s);
+	} while (s.leases_taken == s0.leases_taken && !atomic_load(&b.done));
+	ret = kv_compact(d->kv, 1000);
+	if (ret && ret != -ENOSPC)
+		fail("kv_compact", ret);
+	pthread_join(t, NULL);
+	return ret && ret != -ENOSPC ? ret : b.ret;
 }
 
 static double us(uint64_t ns)
@@ -322,7 +382,7 @@ static int run_demo(struct cli *c)
 	struct dax_fault_stats fs;
 	struct dax_heap_stats hs;
 	struct kv_backup_info bi;
-	struct kv_stats s;
+	struct kv_stats s, s0;
 	struct wl_result *r = calloc(1, sizeof(*r));
 	size_t bufsize = KV_MAX_VALUE;
 	unsigned char *buf = malloc(bufsize);
@@ -359,13 +419,17 @@ static int run_demo(struct cli *c)
 	       " keys\n", s.recovered_records ? "recovered" : "new store",
 	       s.recovered_records, s.recovered_keys);
 
-	printf("[2/6] workload: %u threads, ", c->wl.threads);
+	ret = load(d.kv, c->wl.keys, c->wl.value_size);
+	if (ret)
+		return fail("kv_put", ret);
+	printf("[2/6] loaded %u keys; workload: %u threads, ", c->wl.keys,
+	       c->wl.threads);
 	if (c->wl.ops)
 		printf("%" PRIu64 " operations", c->wl.ops);
 	else
 		printf("%.0f s", c->wl.seconds);
 	printf(", %u keys, %u-byte values (+-50%%), %u%% gets; group commit "
-	       "every %d ms, compaction %s, a backup every 3 s\n",
+	       "every %d ms, compaction %s, a backup every second\n",
 	       c->wl.keys, c->wl.value_size, c->wl.read_pct, c->commit_ms,
 	       c->compact ? "in the background" : "when the log is full");
 	c->wl.tick = tick;
@@ -385,20 +449,23 @@ static int run_demo(struct cli *c)
 		return 1;
 	}
 
-	printf("[3/6] kv_compact(): the remaining closed segments\n");
-	ret = kv_compact(d.kv, 1000);
-	if (ret && ret != -ENOSPC)
-		return fail("kv_compact", ret);
-	kv_get_stats(d.kv, &s);
-	printf("      %" PRIu64 " compactions in all, log now %" PRIu64
-	       " of %" PRIu64 " segments\n", s.compactions, s.used_slots,
-	       s.nr_slots);
-
-	printf("[4/6] kv_backup(\"%s\") through dax_aio_write, then "
-	       "kv_backup_check()\n", d.backup_path);
-	ret = kv_backup(d.kv, d.backup_path);
+	printf("[3/6] kv_backup(\"%s\") through dax_aio_write, and "
+	       "kv_compact() at once\n", d.backup_path);
+	kv_get_stats(d.kv, &s0);
+	ret = backup_vs_compaction(&d);
 	if (ret)
-		return fail("kv_backup", ret);
+		return 1;
+	kv_get_stats(d.kv, &s);
+	printf("      the compaction broke the backup's lease %" PRIu64
+	       " time(s); the backup started over %" PRIu64 " time(s)\n"
+	       "      log now %" PRIu64 " of %" PRIu64 " segments after %"
+	       PRIu64 " compactions in all\n",
+	       s.leases_broken - s0.leases_broken,
+	       s.backup_restarts - s0.backup_restarts, s.used_slots,
+	       s.nr_slots, s.compactions);
+
+	printf("[4/6] kv_backup_check(): read the backup back, replay it, "
+	       "compare with the store\n");
 	ret = kv_backup_check(d.kv, d.backup_path, &bi);
 	if (ret)
 		return fail("kv_backup_check", ret);
@@ -408,7 +475,7 @@ static int run_demo(struct cli *c)
 	       (bi.tail - bi.first) / (double)MiB, bi.records, bi.keys,
 	       bi.matching, atomic_load(&d.bg_backups),
 	       atomic_load(&d.bg_backup_errors));
-	if (bi.matching != bi.keys)
+	if (bi.matching != bi.keys || bi.keys != s.keys)
 		return fail("kv_backup_check", -EIO);
 
 	ret = kv_commit(d.kv);
@@ -422,6 +489,7 @@ static int run_demo(struct cli *c)
 	dax_heap_get_stats(kv_get_heap(d.kv), &hs);
 
 	if (c->verify) {
+		struct dax_fault_stats fs2;
 		struct kv_stats s2;
 
 		printf("[5/6] kv_close(), kv_open() again: recovery from the "
@@ -453,10 +521,13 @@ static int run_demo(struct cli *c)
 				ok++;
 		}
 		kv_get_stats(d.kv, &s2);
-		printf("      %" PRIu64 " records replayed; %" PRIu64
-		       " committed keys recovered, %" PRIu64 " missing, %"
-		       PRIu64 " wrong, %" PRIu64 " unexpected\n",
-		       s2.recovered_records, ok, missing, wrong, extra);
+		dax_fault_get_stats(kv_get_mapping(d.kv), &fs2);
+		printf("      %" PRIu64 " records replayed from %" PRIu64
+		       " faults of existing log blocks (iomap_begin: mapped)\n"
+		       "      %" PRIu64 " committed keys recovered, %" PRIu64
+		       " missing, %" PRIu64 " wrong, %" PRIu64 " unexpected\n",
+		       s2.recovered_records, fs2.mapped, ok, missing, wrong,
+		       extra);
 	} else {
 		printf("[5/6] (reopen skipped: --no-verify)\n");
 	}

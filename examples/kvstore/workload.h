@@ -44,7 +44,7 @@ struct wl_result {
 	uint64_t bad_values;	/* gets that returned bytes that are not a
 				   value ever put for that key: must be 0 */
 	uint64_t errors;	/* calls that failed otherwise */
-	char first_error[256];
+	char first_error[768];
 	struct wl_hist get_lat, put_lat;
 };
 
