@@ -58,8 +58,8 @@ struct bc_borrow;
  * How to make a cache.  Zero in any field but nr_slots means its default.
  *
  * nr_slots: how many blocks the cache holds (at least 1, at most 2^31).
- *	The region must have room for nr_slots * 4 KiB of slots plus the
- *	metadata (about 64 bytes per slot, in 2 MiB heap extents).
+ *	The region must have bc_region_bytes(nr_slots) free: the slots, 4 KiB
+ *	each, and the metadata (about 60 bytes per slot, and a few MiB).
  * nr_shards: how many locks the hash index is split over, a power of two
  *	up to 4096 (default 64).  Lookups of blocks in different shards never
  *	contend.
@@ -253,6 +253,17 @@ bool bc_borrow_revoked(const struct bc_borrow *borrow);
  * Return: 0.
  */
 int bc_return(struct bc_borrow **borrow);
+
+/*
+ * bc_region_bytes() - how much region memory a cache of @nr_slots needs
+ *
+ * The slots (4 KiB each) and the metadata heap, with room for jemalloc's
+ * rounding and first extents: what bc_create() checks the region has
+ * free, and what an emulated region for the cache alone should hold.
+ *
+ * Return: a multiple of 2 MiB; 0 when @nr_slots is not in 1..2^31.
+ */
+uint64_t bc_region_bytes(uint64_t nr_slots);
 
 /* Number of blocks of the backing file (as seen by bc_create()). */
 uint64_t bc_get_nr_blocks(const struct bc_cache *cache);

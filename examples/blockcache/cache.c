@@ -801,7 +801,11 @@ int bc_return(struct bc_borrow **borrow)
 
 /* ---- making and destroying ---------------------------------------------- */
 
-/* Fault every slot in for write, largest entries first; keep addresses. */
+/*
+ * Fault every slot in for write, 2 MiB entries where they fit; with the slot
+ * table made, record each slot's address (a second call is answered from
+ * the entries present, without locking or allocating).
+ */
 static int slots_fault(struct bc_cache *c)
 {
 	uint64_t i = 0;
@@ -814,7 +818,7 @@ static int slots_fault(struct bc_cache *c)
 		if (ret)
 			return dax_failed(ret, "dax_fault of slot", i);
 		for (uint64_t j = ext.first;
-		     j < ext.first + (UINT64_C(1) << ext.order) &&
+		     c->slots && j < ext.first + (UINT64_C(1) << ext.order) &&
 		     j < c->nr_slots; j++)
 			c->slots[j].addr = (char *)ext.entry_addr +
 					   (j - ext.first) * BC_BLOCK_SIZE;
@@ -862,11 +866,30 @@ static int check_file(int fd, struct stat *st, bool *writable)
 	return 0;
 }
 
-/* The region must hold the slots and the metadata, with heap slack. */
+uint64_t bc_region_bytes(uint64_t nr_slots)
+{
+	uint64_t meta, total;
+
+	if (nr_slots < 1 || nr_slots > MAX_SLOTS)
+		return 0;
+	/* slot table, free stack, buckets (up to 2 per slot), shards */
+	meta = nr_slots * (sizeof(struct bc_slot) + sizeof(uint32_t)) +
+	       2 * nr_slots * sizeof(uint32_t) +
+	       MAX_SHARDS * sizeof(struct bc_shard);
+	/*
+	 * Twice that: jemalloc rounds large objects up to its size classes
+	 * and grows its extents geometrically, keeping what it does not
+	 * use; its first extents and the thread caches take a few MiB.
+	 */
+	total = nr_slots * BC_BLOCK_SIZE + 2 * meta + (8u << 20);
+	return (total + (2u << 20) - 1) & ~(uint64_t)((2u << 20) - 1);
+}
+
+/* The region must hold the slots and the metadata. */
 static int check_room(struct dax_region *r, uint64_t nr_slots)
 {
 	struct dax_alloc_stats st;
-	uint64_t need = nr_slots * (BC_BLOCK_SIZE + 64) + (4u << 20);
+	uint64_t need = bc_region_bytes(nr_slots);
 	int ret = dax_alloc_get_stats(r, &st);
 
 	if (ret)
@@ -941,6 +964,26 @@ int bc_create(struct dax_region *region, int fd, const struct bc_config *cfg,
 		c->nr_buckets <<= 1;
 	c->bucket_shift = 64 - (unsigned)__builtin_ctz(c->nr_buckets);
 
+	ret = dax_mapping_new(region, &bc_ops, c,
+			      (uint64_t)c->nr_slots * BC_BLOCK_SIZE,
+			      &c->mapping);
+	if (ret) {
+		ret = dax_failed(ret, "dax_mapping_new, slots", c->nr_slots);
+		goto fail;
+	}
+	ret = dax_mapping_set_layout_times(c->mapping,
+					   cfg->break_ms ? cfg->break_ms :
+					   DEFAULT_BREAK_MS, -1);
+	if (ret) {
+		ret = dax_failed(ret, "dax_mapping_set_layout_times, break_ms",
+				 (uint64_t)cfg->break_ms);
+		goto fail;
+	}
+	/* The slots first, while the region is in one piece: 2 MiB entries. */
+	ret = slots_fault(c);
+	if (ret)
+		goto fail;
+
 	ret = dax_heap_create(region, NULL, &c->heap);
 	if (ret) {
 		ret = dax_failed(ret, "dax_heap_create, slots", cfg->nr_slots);
@@ -976,22 +1019,7 @@ int bc_create(struct dax_region *region, int fd, const struct bc_config *cfg,
 	}
 	c->nr_free = c->nr_slots;
 
-	ret = dax_mapping_new(region, &bc_ops, c,
-			      (uint64_t)c->nr_slots * BC_BLOCK_SIZE,
-			      &c->mapping);
-	if (ret) {
-		ret = dax_failed(ret, "dax_mapping_new, slots", c->nr_slots);
-		goto fail;
-	}
-	ret = dax_mapping_set_layout_times(c->mapping,
-					   cfg->break_ms ? cfg->break_ms :
-					   DEFAULT_BREAK_MS, -1);
-	if (ret) {
-		ret = dax_failed(ret, "dax_mapping_set_layout_times, break_ms",
-				 (uint64_t)cfg->break_ms);
-		goto fail;
-	}
-	ret = slots_fault(c);
+	ret = slots_fault(c);	/* now with c->slots: their addresses */
 	if (ret)
 		goto fail;
 	*cache = c;

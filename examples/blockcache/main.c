@@ -452,12 +452,10 @@ static int open_region(const struct options *o, uint64_t nr_slots,
 		       struct dax_region **r)
 {
 	bool device = !strncmp(o->region, "/dev/", 5);
+	uint64_t size = bc_region_bytes(nr_slots);
 	struct dax_region_opts *opts;
-	/* slots, ~64 bytes of metadata each, jemalloc's first extents */
-	uint64_t size = nr_slots * (BC_BLOCK_SIZE + 64) + 16 * MiB;
 	int ret;
 
-	size = (size + 2 * MiB - 1) & ~(2 * MiB - 1);
 	ret = dax_region_opts_new(&opts);
 	if (!ret && !device)
 		ret = dax_region_opts_set_size(opts, size);
