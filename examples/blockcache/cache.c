@@ -57,9 +57,10 @@
  * of its protocol reads the state word the claimer stored BEFORE the
  * break began: BUSY, or a newer state; it never copies bytes being
  * changed.  Pinning before looking again is the whole trick: look, pin,
- * look again -- the order the kernel uses for get_user_pages against
- * truncate.  Readers never hold a pin while waiting for anything, and the
- * claimer holds no lock while it drains, so the drain cannot deadlock.
+ * look again -- the order of the kernel's lockless get_user_pages against
+ * a concurrent unmap (read the PTE, take a reference, read the PTE again).
+ * Readers never hold a pin while waiting for anything, and the claimer
+ * holds no lock while it drains, so the drain cannot deadlock.
  *
  * Borrowers (bc_borrow)
  * ---------------------
@@ -108,6 +109,9 @@
  * (notify_failure) is not handled: a cache would drop the slot and reread
  * the block.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE	/* pread, PTHREAD_MUTEX_ADAPTIVE_NP */
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>

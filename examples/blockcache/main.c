@@ -32,6 +32,9 @@
  *        build/examples/blockcache --help
  *        build/examples/blockcache --region /dev/dax0.0
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE	/* pwrite, getopt_long, nanosleep */
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
