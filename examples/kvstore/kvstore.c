@@ -52,7 +52,6 @@
 /* Compaction takes at most this many segments per round. */
 #define COMPACT_MAX_SEGMENTS 8
 
-
 /* ---- errors ------------------------------------------------------------------------ */
 
 static __thread char kv_msg[512];
@@ -118,7 +117,8 @@ again:
 		goto out;
 	}
 	if (type == KV_REC_PUT && !it && !spare) {
-		/* Allocate outside nothing: the heap never calls back. */
+		/* Before the append: a put that runs out of heap memory
+		 * must fail before its record reaches the log. */
 		spare = index_new_item(&kv->ix, hash, key, klen);
 		if (!spare) {
 			index_unlock(&kv->ix, hash);

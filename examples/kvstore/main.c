@@ -359,8 +359,8 @@ static void print_summary(struct demo *d, const struct wl_result *r,
 	       " gave a new segment its blocks,\n"
 	       "                  the others marked an entry dirty again after "
 	       "a commit's writeback), %" PRIu64 " reads\n"
-	       "                  (%" PRIu64 " of them found a hole after a "
-	       "punch); answers from present entries are not faults\n",
+	       "                  that found their entry locked or missing (%"
+	       PRIu64 " a hole left by a punch); the rest were lock-free\n",
 	       fs->faults[1], fs->faults[0], fs->write_faults,
 	       fs->allocations, fs->read_faults, fs->zero_installs);
 	printf("      pins        %" PRIu64 " taken by readers; %" PRIu64
