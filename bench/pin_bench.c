@@ -5,7 +5,8 @@
  * design pins avoid), and dax_truncate() latency with 0, 1 and 1000 pins
  * outstanding (held on pages below the cut, released by a helper thread
  * after 1 ms so that the truncate has to drain them).  Best of several short
- * interleaved runs: the machine is small and shared.
+ * interleaved runs: the machine is small and shared.  Prints RATIO lines
+ * (bench/bench.h); DAX_BENCH_QUICK=1 makes fewer, shorter runs.
  *
  *   make B=build bench && ./build/bench/pin_bench
  */
@@ -17,10 +18,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/bench.h"
 #include "libdax.h"
 
-#define RUNS 5
-#define OPS 3000000
+static int runs = 5;
+static int nr_ops = 3000000;
 
 static struct dax_mapping *m;
 static const struct dax_mapping_ops ops;
@@ -40,7 +42,7 @@ static void *pin_loop(void *arg)
 	uint64_t idx = (uintptr_t)arg * 64;
 
 	pthread_barrier_wait(&bar);
-	for (int i = 0; i < OPS; i++) {
+	for (int i = 0; i < nr_ops; i++) {
 		struct dax_pin *p;
 
 		if (dax_pin_range(m, idx, idx, 0, &p))
@@ -54,7 +56,7 @@ static void *shared_loop(void *arg)
 {
 	(void)arg;
 	pthread_barrier_wait(&bar);
-	for (int i = 0; i < OPS; i++) {
+	for (int i = 0; i < nr_ops; i++) {
 		atomic_fetch_add(&shared, 1);
 		atomic_fetch_sub(&shared, 1);
 	}
@@ -75,7 +77,7 @@ static double run(void *(*fn)(void *), unsigned n)
 	for (unsigned i = 0; i < n; i++)
 		pthread_join(t[i], NULL);
 	pthread_barrier_destroy(&bar);
-	return (double)n * OPS / (now() - t0) / 1e6;
+	return (double)n * nr_ops / (now() - t0) / 1e6;
 }
 
 struct holder {
@@ -129,6 +131,10 @@ int main(void)
 	double best[4] = { 0 }, lat[3] = { 1e30, 1e30, 1e30 };
 	static const unsigned npins[3] = { 0, 1, 1000 };
 
+	if (bench_quick()) {
+		runs = 3;
+		nr_ops = 1000000;
+	}
 	if (dax_region_opts_new(&o))
 		return 1;
 	dax_region_opts_set_size(o, 64 << 20);
@@ -139,7 +145,7 @@ int main(void)
 	dax_region_opts_delete(&o);
 	if (dax_mapping_new(r, &ops, NULL, 16 << 20, &m))
 		return 1;
-	for (int k = 0; k < RUNS; k++) {
+	for (int k = 0; k < runs; k++) {
 		double v[4] = { run(pin_loop, 1), run(shared_loop, 1),
 				run(pin_loop, 2), run(shared_loop, 2) };
 
@@ -158,17 +164,26 @@ int main(void)
 				lat[i] = us;
 		}
 	}
-	printf("pin+unpin, 1 thread:  %7.2f M/s   shared atomic: %7.2f M/s  "
-	       "ratio %.2fx\n", best[0], best[1], best[0] / best[1]);
-	printf("pin+unpin, 2 threads: %7.2f M/s   shared atomic: %7.2f M/s  "
-	       "ratio %.2fx (goal >= 4x)\n", best[2], best[3],
-	       best[2] / best[3]);
-	printf("scaling 1 -> 2 threads: pins %.2fx, shared atomic %.2fx\n",
-	       best[2] / best[0], best[3] / best[1]);
-	for (int i = 0; i < 3; i++)
+	printf("pin+unpin, 1 thread:  %7.2f M/s   shared atomic: %7.2f M/s\n",
+	       best[0], best[1]);
+	printf("pin+unpin, 2 threads: %7.2f M/s   shared atomic: %7.2f M/s\n",
+	       best[2], best[3]);
+	bench_ratio("pin", "pin+unpin 1 thread vs shared atomic",
+		    best[0] / best[1], "", "shared atomic, 1 thread");
+	bench_ratio("pin", "2 threads vs shared atomic", best[2] / best[3],
+		    ">=4", "shared atomic, 2 threads");
+	bench_ratio("pin", "scaling 1->2 threads", best[2] / best[0], ">=1.8",
+		    "pins, 1 thread");
+	for (int i = 0; i < 3; i++) {
+		char metric[64];
+
 		printf("truncate 8 MiB (128 entries) with %4u pins outstanding "
 		       "(released after 1 ms when any): %8.1f us\n",
 		       npins[i], lat[i]);
+		snprintf(metric, sizeof(metric), "truncate us, %u pins",
+			 npins[i]);
+		bench_ratio("pin", metric, lat[i], "", "microseconds");
+	}
 	dax_truncate(m, 0);
 	dax_mapping_put(&m);
 	dax_region_close(&r);

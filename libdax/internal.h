@@ -82,6 +82,7 @@ enum dax_region_slot {
 	DAX_REGION_SLOT_ALLOC,	/* alloc.c: the block allocator */
 	DAX_REGION_SLOT_FAULT,	/* fault.c: the zero area, zeroing method */
 	DAX_REGION_SLOT_MEMFAIL, /* poison.c: bad pages, emulated sysfs side */
+	DAX_REGION_SLOT_LAYOUT,	/* layout.c: last, released first: waits for pins */
 	DAX_REGION_NR_SLOTS,
 };
 
@@ -641,6 +642,10 @@ void dax_layout_free(struct dax_layout *layout);
 bool dax_layout_fill_blocked(struct dax_mapping *mapping, uint64_t first,
 			     uint64_t last);
 void dax_layout_fill_wait(struct dax_mapping *mapping, uint64_t index);
+/* Tests: call @fn(@arg) each time a layout change of @mapping is drained
+ * (before it changes anything), to check that no pin is held then. */
+int dax_layout_set_drained_hook(struct dax_mapping *mapping,
+				void (*fn)(void *arg), void *arg);
 /* rmap.c, for the region revoke: the live mapping of the lowest id >= *@id,
  * with a reference; *@id gets its id.  NULL when none is left. */
 struct dax_mapping *dax_rmap_next_mapping(struct dax_rmap *rmap, uint32_t *id);

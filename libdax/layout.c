@@ -5,40 +5,80 @@
  * filesystem drains every pin of an inode before any operation that might
  * unmap extents (xfs_break_layouts, dax_layout_busy_page_range).
  *
- * Pins: a split refcount
- * ----------------------
+ * Pins: a split count with an asymmetric barrier
+ * ----------------------------------------------
  * A pin says "the blocks under this range must not be freed or reused".
- * Taking one must scale, so a mapping has PIN_NR_SLOTS counters, each on
- * its own cache line, and a thread counts its pins in the slot its TLS
- * address hashes to.  Bit 63 of every slot word is the DRAIN flag, so one
- * atomic fetch_add both counts the pin and reads the drain state: a pin
- * whose fetch_add came before the drainer's fetch_or is counted and waited
- * for; one whose fetch_add came after sees DRAIN in the old value and backs
- * out.  There is no window in which a pin is neither counted nor refused,
- * which is the classic bug of a separate "draining" flag read after the
- * increment without ordering.
+ * Taking one must scale, so a mapping has PIN_NR_SLOTS counter pairs
+ * (pins taken, pins dropped), each on its own cache line.  A thread owns
+ * one slot index in every mapping (claimed on its first pin, given back at
+ * thread exit); the owner alone writes its slot, with a plain load and
+ * store, so the fast path has no locked instruction and touches no line
+ * another thread writes.  Threads beyond PIN_NR_SLOTS - 1 share the last
+ * slot and update it with atomic adds.  A pin counts in the slot of the
+ * thread that takes it, an unpin in the slot of the thread that drops it:
+ * the pins outstanding are sum(pins) - sum(unpins).
+ *
+ * The drain state is one flag per mapping (L->drain), read on every pin
+ * and written only when a drain begins or ends.  A pin stores its count,
+ * then reads the flag; a drainer stores the flag, then issues a heavy
+ * barrier (membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED): every running
+ * thread of the process executes a full fence), then reads the counts.
+ * Either the pin read the flag after the barrier reached its CPU, and sees
+ * DRAIN and backs out, or its count store came before that barrier and
+ * the drainer sees it and waits.  There is no window in which a pin is
+ * neither counted nor refused, which is the classic bug of a separate
+ * "draining" flag read after the increment without ordering (here the
+ * ordering is the compiler barrier on the pin side plus the heavy barrier
+ * on the drain side: the light side of an asymmetric Dekker, as liburcu's
+ * memb flavor does for its readers).  Where membarrier is missing, both
+ * sides use a full fence instead (slower pins, same protocol).
+ *
+ * The drainer reads every slot's unpins before any slot's pins: a pin that
+ * backs out decrements its own slot's pins, so reading in that order never
+ * counts an undone pin's unpin without the pin, and the sum it reads is
+ * never below the true number (it only ever waits too long, never too
+ * little).
  *
  * A pin that saw DRAIN takes the slow path under the layout lock: if its
  * range overlaps the range being drained it waits for the drain to end (or
  * fails -EAGAIN with DAX_PIN_NOWAIT); otherwise it is counted as a "late"
  * pin under the lock, in late_new, which the current drain does not wait
  * for (it did not exist when the drain began).  When the drain ends,
- * late_new is folded into late_old, which the next drain waits for.
+ * late_new is folded into late_old, which the next drain waits for.  A pin
+ * that finds the region dead (dax_region_kill(), or dax_region_revoke()
+ * that woke it) fails -ENXIO and is not counted.
+ *
+ * Unpins that see DRAIN after their store take the layout lock and wake
+ * the drainer; the whole unpin runs in an RCU read-side section, so that a
+ * drainer which already saw the unpin, and an owner who then puts the
+ * mapping, cannot free the layout under the wake-up (the mapping's memory
+ * is freed after a grace period).
+ *
+ * Pin objects come from a per-thread cache (at most PIN_CACHE_MAX, freed
+ * at thread exit), so the fast path does not call malloc.
+ *
+ * The region's lifetime: a pin does not enter the region.  It reads the
+ * region's dead flag after its count store, as it reads DRAIN; a killed
+ * region refuses it.  dax_region_close() releases the region's
+ * DAX_REGION_SLOT_LAYOUT slot (installed by the first layout of one of
+ * its mappings) before unmapping; that release closes the layout of every
+ * live mapping of the region: it sets DRAIN for good, issues the heavy
+ * barrier and waits for every pin, so memory reached through a pin stays
+ * mapped until the unpin, and a pin of a mapping that outlived its region
+ * fails -ENXIO without touching the freed region.
  *
  * The drain (one per mapping at a time, under L->change)
  * ------------------------------------------------------
- *   1. publish the range and set DRAIN in every slot (new pins in the range
- *      now wait);
+ *   1. publish the range and set DRAIN (new pins in the range now wait);
  *   2. break the overlapping leases (an unbreakable one fails -ETXTBSY
  *      before step 1), giving each its break time before revoking it;
- *   3. wait until every slot count and late_old reach zero (and, on module
- *      regions, the kernel's pins of the range's pages), or time out:
- *      -ETIMEDOUT, DRAIN cleared, nothing changed;
+ *   3. wait until sum(pins) - sum(unpins) and late_old reach zero (and, on
+ *      module regions, the kernel's pins of the range's pages), or time
+ *      out: -ETIMEDOUT, DRAIN cleared, nothing changed;
  *   4. (truncate, punch) block fills of new entries in the range, change
- *      the size, erase the entries under their locks, free their blocks
- *      after an RCU grace period;
+ *      the size, zero the tails of partial pages, erase the entries under
+ *      their locks, free their blocks after an RCU grace period;
  *   5. clear DRAIN, wake the waiters.
- * Unpins that see DRAIN in the value they decrement wake the drainer.
  *
  * Leases
  * ------
@@ -49,26 +89,29 @@
  * unbreakable lease makes the layout change fail with -ETXTBSY at once.
  * Leases are rare, so they live on a list under the layout lock.
  */
+#include <libpmem2.h>
+#include <linux/membarrier.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
 
-#define PIN_NR_SLOTS 16
-#define PIN_SLOT_BITS 4
-#define PIN_DRAIN (UINT64_C(1) << 63)
-#define PIN_COUNT_MASK (PIN_DRAIN - 1)
+#define PIN_NR_SLOTS 64
+#define PIN_SHARED_SLOT (PIN_NR_SLOTS - 1)	/* threads without their own */
+#define PIN_CACHE_MAX 32
 #define PIN_ALL_FLAGS DAX_PIN_NOWAIT
 #define LEASE_ALL_FLAGS (DAX_LEASE_UNBREAKABLE | DAX_LEASE_NOWAIT)
 #define LAYOUT_DEFAULT_BREAK_MS 45000
 #define LAYOUT_DEFAULT_DRAIN_MS 90000
 
+/* Written by its owner thread only (or by atomic adds: the shared slot). */
 struct pin_slot {
-	_Atomic uint64_t v;
+	_Atomic uint64_t pins, unpins;
 } __attribute__((aligned(64)));
 
 enum lease_state { LEASE_ACTIVE, LEASE_BREAKING, LEASE_REVOKED };
@@ -83,20 +126,24 @@ struct dax_lease {
 	unsigned refs;			/* the holder's, and a breaker's */
 };
 
+/* One cache line each, so that two threads' pins never share one. */
 struct dax_pin {
 	struct dax_mapping *m;
 	uint64_t start, last;
 	uint64_t gen;			/* late pins: the drain they came in */
-	unsigned slot;
+	struct dax_pin *next;		/* in a thread's cache */
 	bool late;
-};
+} __attribute__((aligned(64)));
 
 struct dax_layout {
+	/* read by every pin and unpin, written when a drain begins or ends */
+	_Atomic bool drain __attribute__((aligned(64)));
 	struct pin_slot slot[PIN_NR_SLOTS];
 	pthread_mutex_t lock;		/* everything below */
 	pthread_cond_t cond;		/* drain progress, drain end, leases */
 	pthread_mutex_t change;		/* one layout change at a time */
 	bool draining;
+	bool gone;			/* the region was closed: DRAIN for good */
 	uint64_t drain_start, drain_last;
 	uint64_t gen;			/* drains begun */
 	uint64_t late_old, late_new;
@@ -104,7 +151,178 @@ struct dax_layout {
 	struct dax_lease *leases;
 	int break_ms;
 	int drain_ms;
+	void (*drained_hook)(void *arg);	/* tests: run once drained */
+	void *drained_arg;
 };
+
+/* ---- the asymmetric barrier ------------------------------------------------ */
+
+static pthread_once_t pin_once = PTHREAD_ONCE_INIT;
+static bool pin_fenced;		/* no membarrier: full fences on both sides */
+static pthread_key_t pin_key;
+
+static void pin_thread_exit(void *arg);
+
+static void pin_init(void)
+{
+	long cmds = syscall(__NR_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+
+	pin_fenced = cmds < 0 ||
+		     !(cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) ||
+		     syscall(__NR_membarrier,
+			     MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0);
+	pthread_key_create(&pin_key, pin_thread_exit);
+}
+
+/* A full fence (ThreadSanitizer does not model fences: there, a seq_cst
+ * read-modify-write, which is one on x86 and which it does model). */
+static inline void full_fence(void)
+{
+#if defined(__SANITIZE_THREAD__)
+	static _Atomic int fence_word;
+
+	atomic_fetch_add_explicit(&fence_word, 0, memory_order_seq_cst);
+#else
+	atomic_thread_fence(memory_order_seq_cst);
+#endif
+}
+
+/* The pin side: order the count store before the flag load. */
+static inline void pin_light_barrier(void)
+{
+	if (unlikely(pin_fenced))
+		full_fence();
+	else
+		atomic_signal_fence(memory_order_seq_cst);
+}
+
+/* The drain side: every thread's earlier stores are visible after it,
+ * and every thread's later loads see the stores made before it. */
+static void pin_heavy_barrier(void)
+{
+	full_fence();
+	if (!pin_fenced &&
+	    syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0))
+		abort();	/* registered in pin_init(): cannot fail */
+	full_fence();
+}
+
+/* ---- per-thread state: a slot index and a cache of pin objects ------------- */
+
+/* Bit i: slot i is owned by a live thread (the shared slot never is). */
+static _Atomic uint64_t pin_slots_owned;
+
+struct pin_thread {
+	struct dax_pin *cache;
+	unsigned nr_cached;
+	unsigned slot;
+	bool owned;			/* slot is this thread's alone */
+	bool ready;			/* slot chosen, exit destructor set */
+	bool exited;			/* after the destructor: cache nothing */
+};
+
+static __thread struct pin_thread pin_tls
+	__attribute__((tls_model("initial-exec")));
+
+static void pin_thread_exit(void *arg)
+{
+	struct pin_thread *t = arg;
+
+	while (t->cache) {
+		struct dax_pin *p = t->cache;
+
+		t->cache = p->next;
+		free(p);
+	}
+	t->nr_cached = 0;
+	if (t->owned)
+		atomic_fetch_and_explicit(&pin_slots_owned,
+					  ~(UINT64_C(1) << t->slot),
+					  memory_order_release);
+	t->owned = false;
+	t->slot = PIN_SHARED_SLOT;
+	t->exited = true;
+}
+
+/* The main thread runs no key destructor: free its cache at exit. */
+__attribute__((destructor)) static void pin_process_exit(void)
+{
+	if (pin_tls.ready && !pin_tls.exited)
+		pin_thread_exit(&pin_tls);
+}
+
+static __attribute__((noinline)) void pin_thread_init(struct pin_thread *t)
+{
+	uint64_t v;
+
+	pthread_once(&pin_once, pin_init);
+	t->slot = PIN_SHARED_SLOT;
+	t->owned = false;
+	t->ready = true;
+	if (t->exited)
+		return;		/* a pin from another key's destructor */
+	pthread_setspecific(pin_key, t);
+	v = atomic_load_explicit(&pin_slots_owned, memory_order_relaxed);
+	for (;;) {
+		uint64_t free_bits = ~v & ((UINT64_C(1) << PIN_SHARED_SLOT) - 1);
+		unsigned i;
+
+		if (!free_bits)
+			return;		/* all taken: share the last slot */
+		i = (unsigned)__builtin_ctzll(free_bits);
+		if (atomic_compare_exchange_weak_explicit(
+			    &pin_slots_owned, &v, v | (UINT64_C(1) << i),
+			    memory_order_acquire, memory_order_relaxed)) {
+			t->slot = i;
+			t->owned = true;
+			return;
+		}
+	}
+}
+
+static inline struct pin_thread *pin_thread(void)
+{
+	struct pin_thread *t = &pin_tls;
+
+	if (unlikely(!t->ready))
+		pin_thread_init(t);
+	return t;
+}
+
+/* Add @d to a count of this thread's slot. */
+static inline void slot_add(const struct pin_thread *t, _Atomic uint64_t *c,
+			    int64_t d, memory_order mo)
+{
+	if (likely(t->owned))
+		atomic_store_explicit(c, atomic_load_explicit(
+					      c, memory_order_relaxed) +
+					      (uint64_t)d, mo);
+	else
+		atomic_fetch_add_explicit(c, (uint64_t)d, mo);
+}
+
+static inline struct dax_pin *pin_obj_get(struct pin_thread *t)
+{
+	struct dax_pin *p = t->cache;
+
+	if (likely(p)) {
+		t->cache = p->next;
+		t->nr_cached--;
+		return p;
+	}
+	return aligned_alloc(64, sizeof(*p));
+}
+
+static inline void pin_obj_put(struct pin_thread *t, struct dax_pin *p)
+{
+	if (likely(t->nr_cached < PIN_CACHE_MAX && !t->exited)) {
+		p->next = t->cache;
+		t->cache = p;
+		t->nr_cached++;
+		return;
+	}
+	free(p);
+}
 
 /* ---- the per-mapping state ------------------------------------------------ */
 
@@ -150,16 +368,20 @@ void dax_layout_free(struct dax_layout *L)
 	free(L);
 }
 
-/* The mapping's layout state, made on first use: NULL only on -ENOMEM. */
-static struct dax_layout *layout_get(struct dax_mapping *m)
+static void layout_region_release(void *region);
+
+/*
+ * The mapping's layout state, made on first use: NULL only on -ENOMEM.
+ * The first layout of a region's mapping installs the region's layout
+ * slot, whose release at close waits for the pins (see the top).  A
+ * mapping that outlived its region gets a layout that is gone already.
+ */
+static struct dax_layout *layout_new(struct dax_mapping *m, bool install)
 {
-	struct dax_layout *L = atomic_load_explicit(&m->layout,
-						    memory_order_acquire);
-	struct dax_layout *expected = NULL;
+	struct dax_layout *L, *expected = NULL;
 	pthread_condattr_t ca;
 
-	if (likely(L))
-		return L;
+	pthread_once(&pin_once, pin_init);
 	if (posix_memalign((void **)&L, 64, sizeof(*L))) {
 		dax_fail(NULL, -ENOMEM, "no memory for the layout state");
 		return NULL;
@@ -173,6 +395,14 @@ static struct dax_layout *layout_get(struct dax_mapping *m)
 	pthread_condattr_destroy(&ca);
 	L->break_ms = LAYOUT_DEFAULT_BREAK_MS;
 	L->drain_ms = LAYOUT_DEFAULT_DRAIN_MS;
+	if (m->region && m->rmap && !dax_rmap_region_open(m->rmap)) {
+		L->gone = L->draining = true;
+		L->drain_last = DAX_MAPPING_MAX_INDEX;
+		atomic_store_explicit(&L->drain, true, memory_order_relaxed);
+	} else if (m->region && install) {
+		dax_region_slot_install(m->region, DAX_REGION_SLOT_LAYOUT,
+					m->region, layout_region_release);
+	}
 	if (!atomic_compare_exchange_strong_explicit(&m->layout, &expected, L,
 						     memory_order_acq_rel,
 						     memory_order_acquire)) {
@@ -182,41 +412,55 @@ static struct dax_layout *layout_get(struct dax_mapping *m)
 	return L;
 }
 
+static inline struct dax_layout *layout_get(struct dax_mapping *m)
+{
+	struct dax_layout *L = atomic_load_explicit(&m->layout,
+						    memory_order_acquire);
+
+	return likely(L) ? L : layout_new(m, true);
+}
+
 static inline bool overlaps(uint64_t s1, uint64_t l1, uint64_t s2,
 			    uint64_t l2)
 {
 	return s1 <= l2 && s2 <= l1;
 }
 
-/*
- * A thread's slot: handed out round-robin on its first pin (hashing TLS
- * addresses put both threads of the benchmark on one slot), 1..16 stored so
- * that 0 means "not yet".  The counter is only a hint: a race gives two
- * threads one slot, which costs speed, never correctness.
- */
-static inline unsigned pin_slot_index(void)
+/* Under L->lock (or after a counted pin): the region refuses new pins. */
+static bool layout_dead(struct dax_mapping *m, struct dax_layout *L)
 {
-	static __thread unsigned slot __attribute__((tls_model("initial-exec")));
-	static _Atomic unsigned next_slot;
-
-	if (unlikely(!slot))
-		slot = atomic_fetch_add_explicit(&next_slot, 1,
-						 memory_order_relaxed) %
-			       PIN_NR_SLOTS + 1;
-	return slot - 1;
+	return L->gone || (m->region && !dax_region_is_alive(m->region));
 }
 
 /* ---- pins ------------------------------------------------------------------ */
 
-/* The pin saw DRAIN (and backed out).  Return: 0 (a late pin is held),
- * 1 (retry the fast path), or -EAGAIN. */
-static int pin_slow(struct dax_layout *L, struct dax_pin *p, unsigned flags)
+static int pin_dead_fail(const struct dax_pin *p, const char *when)
 {
+	return dax_fail(NULL, -ENXIO,
+			"pin of [0x%llx, 0x%llx]: the region is dead%s",
+			(unsigned long long)p->start,
+			(unsigned long long)p->last, when);
+}
+
+/* The pin saw DRAIN or a dead region (and backed out).  Return: 0 (a late
+ * pin is held), 1 (retry the fast path), -EAGAIN or -ENXIO. */
+static int pin_slow(struct dax_mapping *m, struct dax_layout *L,
+		    struct dax_pin *p, unsigned flags)
+{
+	bool waited = false;
 	int ret = 1;
 
 	pthread_mutex_lock(&L->lock);
 	pthread_cond_broadcast(&L->cond);	/* our transient count is gone */
-	while (L->draining) {
+	for (;;) {
+		if (layout_dead(m, L)) {
+			ret = pin_dead_fail(p, waited ? " (killed or revoked "
+					    "while the pin waited for a drain)" :
+					    "");
+			break;
+		}
+		if (!L->draining)
+			break;
 		if (!overlaps(p->start, p->last, L->drain_start,
 			      L->drain_last)) {
 			p->late = true;
@@ -236,6 +480,7 @@ static int pin_slow(struct dax_layout *L, struct dax_pin *p, unsigned flags)
 			break;
 		}
 		pthread_cond_wait(&L->cond, &L->lock);
+		waited = true;
 	}
 	pthread_mutex_unlock(&L->lock);
 	return ret;
@@ -252,20 +497,23 @@ static int pin_slow(struct dax_layout *L, struct dax_pin *p, unsigned flags)
  * While the pin is held no truncate, hole punch or break-layouts of the
  * mapping completes: they wait for it (see the top of this file).  A pin on
  * a range being drained waits for the drain to end, or fails -EAGAIN with
- * DAX_PIN_NOWAIT.  Pointers from dax_fault() of indices in the range, taken
- * after the pin, stay valid until dax_unpin().
+ * DAX_PIN_NOWAIT; one whose region is killed or revoked meanwhile fails
+ * -ENXIO.  Pointers from dax_fault() of indices in the range, taken after
+ * the pin, stay valid until dax_unpin().
  *
  * Context: any thread; may sleep (only while a drain of the range runs).
- * The mapping must outlive the pin.
+ * The mapping must outlive the pin.  The fast path takes no lock, makes
+ * no locked instruction and no allocation.
  * Return: 0; -EINVAL; -EAGAIN; -ENXIO (mapping or region dead); -ENOMEM.
  */
 DAX_EXPORT int dax_pin_range(struct dax_mapping *mapping, uint64_t start,
 			     uint64_t last, unsigned flags,
 			     struct dax_pin **pin)
 {
+	struct pin_thread *t;
 	struct dax_layout *L;
+	struct pin_slot *s;
 	struct dax_pin *p;
-	unsigned s;
 	int ret;
 
 	if (unlikely(!mapping || !pin || start > last ||
@@ -283,43 +531,37 @@ DAX_EXPORT int dax_pin_range(struct dax_mapping *mapping, uint64_t start,
 	}
 	*pin = NULL;
 	L = layout_get(mapping);
-	if (!L)
+	if (unlikely(!L))
 		return -ENOMEM;
-	if (atomic_load_explicit(&mapping->dead, memory_order_acquire))
+	if (unlikely(atomic_load_explicit(&mapping->dead,
+					  memory_order_relaxed)))
 		return dax_fail(NULL, -ENXIO, "dax_pin_range: the mapping is "
 				"dead");
-	p = malloc(sizeof(*p));
-	if (!p)
+	t = pin_thread();
+	p = pin_obj_get(t);
+	if (unlikely(!p))
 		return dax_fail(NULL, -ENOMEM, "no memory for a pin");
-	if (mapping->region) {
-		ret = dax_region_enter(mapping->region);
-		if (ret) {
-			free(p);
-			return ret;
-		}
-	}
 	p->m = mapping;
 	p->start = start;
 	p->last = last;
 	p->late = false;
-	s = pin_slot_index();
+	s = &L->slot[t->slot];
 	for (;;) {
-		uint64_t old = atomic_fetch_add_explicit(&L->slot[s].v, 1,
-							 memory_order_acq_rel);
-
-		if (likely(!(old & PIN_DRAIN))) {
-			p->slot = s;
-			break;
+		slot_add(t, &s->pins, 1, memory_order_relaxed);
+		pin_light_barrier();
+		if (likely(!atomic_load_explicit(&L->drain,
+						 memory_order_relaxed))) {
+			if (likely(!mapping->region ||
+				   dax_region_is_alive(mapping->region)))
+				break;
 		}
-		atomic_fetch_sub_explicit(&L->slot[s].v, 1,
-					  memory_order_release);
-		ret = pin_slow(L, p, flags);
+		/* Back out (the drainer reads unpins first: see the top). */
+		slot_add(t, &s->pins, -1, memory_order_release);
+		ret = pin_slow(mapping, L, p, flags);
 		if (ret == 0)
 			break;
 		if (ret < 0) {
-			if (mapping->region)
-				dax_region_exit(mapping->region);
-			free(p);
+			pin_obj_put(t, p);
 			return ret;
 		}
 	}
@@ -338,24 +580,27 @@ DAX_EXPORT int dax_pin_range(struct dax_mapping *mapping, uint64_t start,
  */
 DAX_EXPORT int dax_unpin(struct dax_pin **pin)
 {
-	struct dax_pin *p;
+	struct pin_thread *t;
 	struct dax_layout *L;
+	struct dax_pin *p;
 
 	if (!pin || !*pin)
 		return 0;
 	p = *pin;
 	*pin = NULL;
+	t = pin_thread();
 	L = atomic_load_explicit(&p->m->layout, memory_order_acquire);
 	if (likely(!p->late)) {
-		uint64_t old = atomic_fetch_sub_explicit(&L->slot[p->slot].v,
-							 1,
-							 memory_order_acq_rel);
-
-		if (unlikely(old & PIN_DRAIN)) {
+		dax_rcu_read_lock();
+		slot_add(t, &L->slot[t->slot].unpins, 1, memory_order_release);
+		pin_light_barrier();
+		if (unlikely(atomic_load_explicit(&L->drain,
+						  memory_order_relaxed))) {
 			pthread_mutex_lock(&L->lock);
 			pthread_cond_broadcast(&L->cond);
 			pthread_mutex_unlock(&L->lock);
 		}
+		dax_rcu_read_unlock();
 	} else {
 		pthread_mutex_lock(&L->lock);
 		if (L->draining && p->gen == L->gen)
@@ -366,9 +611,7 @@ DAX_EXPORT int dax_unpin(struct dax_pin **pin)
 		pthread_mutex_unlock(&L->lock);
 	}
 	dax_publish_pin(p->m, -1);
-	if (p->m->region)
-		dax_region_exit(p->m->region);
-	free(p);
+	pin_obj_put(t, p);
 	return 0;
 }
 
@@ -437,19 +680,18 @@ static void drain_begin(struct dax_layout *L, uint64_t start, uint64_t last)
 	L->drain_start = start;
 	L->drain_last = last;
 	pthread_mutex_unlock(&L->lock);
-	for (unsigned i = 0; i < PIN_NR_SLOTS; i++)
-		atomic_fetch_or_explicit(&L->slot[i].v, PIN_DRAIN,
-					 memory_order_acq_rel);
+	atomic_store_explicit(&L->drain, true, memory_order_seq_cst);
+	pin_heavy_barrier();
 }
 
 static void drain_end(struct dax_layout *L)
 {
 	atomic_store_explicit(&L->fill_block, false, memory_order_seq_cst);
-	for (unsigned i = 0; i < PIN_NR_SLOTS; i++)
-		atomic_fetch_and_explicit(&L->slot[i].v, ~PIN_DRAIN,
-					  memory_order_acq_rel);
 	pthread_mutex_lock(&L->lock);
-	L->draining = false;
+	if (!L->gone) {
+		atomic_store_explicit(&L->drain, false, memory_order_release);
+		L->draining = false;
+	}
 	L->late_old += L->late_new;
 	L->late_new = 0;
 	L->gen++;
@@ -457,15 +699,23 @@ static void drain_end(struct dax_layout *L)
 	pthread_mutex_unlock(&L->lock);
 }
 
-/* Under L->lock: pins the drain waits for. */
+/*
+ * Under L->lock, after drain_begin(): the pins the drain waits for.  All
+ * unpins are read before any pin (see the top): the result is never below
+ * the true number.
+ */
 static uint64_t pins_outstanding(struct dax_layout *L)
 {
-	uint64_t n = L->late_old;
+	uint64_t pins = 0, unpins = 0;
 
 	for (unsigned i = 0; i < PIN_NR_SLOTS; i++)
-		n += atomic_load_explicit(&L->slot[i].v, memory_order_acquire) &
-		     PIN_COUNT_MASK;
-	return n;
+		unpins += atomic_load_explicit(&L->slot[i].unpins,
+					       memory_order_acquire);
+	/* (acquire loads: no pin is read before the unpins above) */
+	for (unsigned i = 0; i < PIN_NR_SLOTS; i++)
+		pins += atomic_load_explicit(&L->slot[i].pins,
+					     memory_order_acquire);
+	return pins - unpins + L->late_old;
 }
 
 struct busy_walk {
@@ -671,6 +921,12 @@ DAX_EXPORT int dax_lease_take(struct dax_mapping *mapping, uint64_t start,
 	pthread_mutex_lock(&L->lock);
 	while (L->draining && overlaps(start, last, L->drain_start,
 				       L->drain_last)) {
+		if (L->gone) {
+			pthread_mutex_unlock(&L->lock);
+			free(l);
+			return dax_fail(NULL, -ENXIO, "dax_lease_take: the "
+					"region is closed");
+		}
 		if (flags & DAX_LEASE_NOWAIT) {
 			pthread_mutex_unlock(&L->lock);
 			free(l);
@@ -784,6 +1040,13 @@ static int layout_break(struct dax_mapping *m, struct dax_layout *L,
 	int ret;
 
 	pthread_mutex_lock(&L->lock);
+	if (L->gone) {
+		pthread_mutex_unlock(&L->lock);
+		return dax_fail(NULL, -ENXIO, "layout change of [0x%llx, "
+				"0x%llx]: the region is closed",
+				(unsigned long long)start,
+				(unsigned long long)last);
+	}
 	if (!force && lease_unbreakable(L, start, last)) {
 		pthread_mutex_unlock(&L->lock);
 		return dax_fail(NULL, -ETXTBSY,
@@ -797,9 +1060,27 @@ static int layout_break(struct dax_mapping *m, struct dax_layout *L,
 	ret = leases_break(m, L, start, last, deadline);
 	if (!ret)
 		ret = drain_wait(m, L, start, last, deadline);
-	if (ret)
+	if (ret) {
 		drain_end(L);
-	return ret;
+		return ret;
+	}
+	if (L->drained_hook)
+		L->drained_hook(L->drained_arg);
+	return 0;
+}
+
+int dax_layout_set_drained_hook(struct dax_mapping *mapping,
+				void (*fn)(void *arg), void *arg)
+{
+	struct dax_layout *L = layout_get(mapping);
+
+	if (!L)
+		return -ENOMEM;
+	pthread_mutex_lock(&L->change);
+	L->drained_hook = fn;
+	L->drained_arg = arg;
+	pthread_mutex_unlock(&L->change);
+	return 0;
 }
 
 /**
@@ -811,7 +1092,8 @@ static int layout_break(struct dax_mapping *m, struct dax_layout *L,
  *
  * Context: any thread; sleeps.  Calls the lease_break op.
  * Return: 0; -EINVAL; -ETXTBSY (an unbreakable lease); -ETIMEDOUT (nothing
- * changed, but leases told to break stay breaking); -ENOMEM.
+ * changed, but leases told to break stay breaking); -ENXIO (the region was
+ * closed); -ENOMEM.
  */
 DAX_EXPORT int dax_break_layouts(struct dax_mapping *mapping, uint64_t start,
 				 uint64_t last, int timeout_ms)
@@ -1005,16 +1287,69 @@ static int free_parts(struct erase_ctx *c)
 	return ret;
 }
 
+/* Bytes [from, to) of page @index that a truncate or punch keeps the page
+ * of but not the bytes. */
+struct partial {
+	uint64_t index;
+	unsigned from, to;
+};
+
 /*
- * Remove [start, last] of @m: the common part of truncate and punch.
- * @new_size: the size to set once drained (UINT64_MAX: keep it).
+ * Zero the bytes of a partial page, as the kernel does for the partial
+ * block of a truncate or hole punch (truncate_inode_partial_folio,
+ * iomap_zero_range): under the entry's lock, once drained, so no pin
+ * holds it and no fault races with it.  The entry is marked dirty so that
+ * dax_writeback() makes the zeroes durable.  A hole (or no entry) reads
+ * as zeroes already.
  */
-static int layout_remove(struct dax_mapping *m, uint64_t start, uint64_t last,
-			 uint64_t new_size)
+static int zero_partial(struct dax_mapping *m, const struct partial *z)
+{
+	struct dax_locked_entry le;
+	struct pmem2_map *map;
+	char *addr;
+	int ret;
+
+	if (!m->region || z->from >= z->to)
+		return 0;
+	ret = dax_entry_lock(m, z->index, &le);
+	if (ret < 0)
+		return ret;
+	if (ret == 0)
+		return 0;
+	ret = 0;
+	if (dax_entry_is_real(le.entry)) {
+		map = dax_region_pmem2_map(m->region);
+		addr = (char *)dax_region_get_base(m->region) +
+		       ((dax_entry_pfn(le.entry) + (z->index - le.first))
+			<< DAX_PAGE_SHIFT) + z->from;
+		if (map)
+			pmem2_get_memset_fn(map)(addr, 0, z->to - z->from,
+						 PMEM2_F_MEM_NOFLUSH);
+		else
+			memset(addr, 0, z->to - z->from);
+		if (!dax_tree_get_mark(m->tree, le.first,
+				       DAX_ENTRY_MARK_DIRTY))
+			ret = dax_tree_set_mark(m->tree, le.first,
+						DAX_ENTRY_MARK_DIRTY);
+	}
+	dax_entry_put(m, &le);
+	return ret;
+}
+
+/*
+ * The common part of truncate and punch: drain [@dstart, @dlast] (the
+ * whole pages removed and the partial pages zeroed), then set the size
+ * (@new_size; UINT64_MAX keeps it), zero the @nr_zero partial pages and
+ * erase the whole pages [@estart, @elast] (none when @estart > @elast).
+ */
+static int layout_remove(struct dax_mapping *m, uint64_t dstart,
+			 uint64_t dlast, uint64_t estart, uint64_t elast,
+			 uint64_t new_size, const struct partial *zero,
+			 unsigned nr_zero)
 {
 	struct dax_layout *L = layout_get(m);
-	struct erase_ctx c = { .m = m, .start = start, .last = last };
-	int ret, ms;
+	struct erase_ctx c = { .m = m, .start = estart, .last = elast };
+	int ret = 0, ms;
 
 	if (!L)
 		return -ENOMEM;
@@ -1022,7 +1357,7 @@ static int layout_remove(struct dax_mapping *m, uint64_t start, uint64_t last,
 	pthread_mutex_lock(&L->lock);
 	ms = L->drain_ms;
 	pthread_mutex_unlock(&L->lock);
-	ret = layout_break(m, L, start, last, deadline_after(ms), false);
+	ret = layout_break(m, L, dstart, dlast, deadline_after(ms), false);
 	if (ret)
 		goto out;
 	/* Drained: from here the change happens.  Fills in the range wait. */
@@ -1033,7 +1368,10 @@ static int layout_remove(struct dax_mapping *m, uint64_t start, uint64_t last,
 	/* a fill that read the old size has its entry in the tree by now (it
 	 * fenced between inserting it and reading the size): the walk sees it */
 	atomic_thread_fence(memory_order_seq_cst);
-	ret = erase_range(&c);
+	for (unsigned i = 0; i < nr_zero && !ret; i++)
+		ret = zero_partial(m, &zero[i]);
+	if (!ret && estart <= elast)
+		ret = erase_range(&c);
 	if (!ret)
 		ret = free_parts(&c);
 	free(c.parts);
@@ -1048,6 +1386,11 @@ out:
  * @mapping: the mapping
  * @new_size: the new size in bytes
  *
+ * Shrinking removes the pages wholly past @new_size and zeroes the bytes
+ * of the last page from @new_size on (marking it dirty), as the kernel
+ * does for a partial block, so that growing the mapping again shows
+ * zeroes there, never the old bytes.
+ *
  * Context: any thread; sleeps.  Calls the lease_break op.  The caller must
  * hold no pin, lease or entry lock of the mapping.
  * Return: 0; -EINVAL; -ETXTBSY; -ETIMEDOUT (nothing changed); -ENXIO;
@@ -1055,7 +1398,9 @@ out:
  */
 DAX_EXPORT int dax_truncate(struct dax_mapping *mapping, uint64_t new_size)
 {
+	struct partial z;
 	uint64_t pages, old;
+	unsigned nr_zero = 0;
 
 	if (!mapping || new_size > DAX_MAPPING_MAX_SIZE)
 		return dax_fail(NULL, -EINVAL, "dax_truncate: %s",
@@ -1072,14 +1417,27 @@ DAX_EXPORT int dax_truncate(struct dax_mapping *mapping, uint64_t new_size)
 		atomic_store(&mapping->size, new_size);
 		return 0;
 	}
-	return layout_remove(mapping, pages, DAX_MAPPING_MAX_INDEX, new_size);
+	if (new_size & (DAX_PAGE_SIZE - 1)) {
+		z.index = new_size >> DAX_PAGE_SHIFT;
+		z.from = (unsigned)(new_size & (DAX_PAGE_SIZE - 1));
+		z.to = DAX_PAGE_SIZE;
+		nr_zero = 1;
+	}
+	return layout_remove(mapping, new_size >> DAX_PAGE_SHIFT,
+			     DAX_MAPPING_MAX_INDEX, pages,
+			     DAX_MAPPING_MAX_INDEX, new_size, &z, nr_zero);
 }
 
 /**
  * dax_punch_hole() - remove the blocks of a range, keeping the size
  * @mapping: the mapping
- * @offset: first byte, a multiple of 4096
- * @len: bytes, a multiple of 4096
+ * @offset: first byte
+ * @len: bytes (not 0)
+ *
+ * As the kernel's FALLOC_FL_PUNCH_HOLE: the pages wholly inside the range
+ * are removed (reads see holes), and the bytes of the range in a page it
+ * covers only partly (either end not a multiple of 4096) are zeroed in
+ * place, the page marked dirty.
  *
  * Context: as dax_truncate().
  * Return: as dax_truncate().
@@ -1087,19 +1445,88 @@ DAX_EXPORT int dax_truncate(struct dax_mapping *mapping, uint64_t new_size)
 DAX_EXPORT int dax_punch_hole(struct dax_mapping *mapping, uint64_t offset,
 			      uint64_t len)
 {
-	if (!mapping || !len || (offset | len) & (DAX_PAGE_SIZE - 1) ||
-	    offset + len > DAX_MAPPING_MAX_SIZE || offset + len < offset)
+	const uint64_t mask = DAX_PAGE_SIZE - 1;
+	uint64_t end = offset + len;	/* exclusive */
+	uint64_t first = offset >> DAX_PAGE_SHIFT;
+	uint64_t last = (end - 1) >> DAX_PAGE_SHIFT;
+	uint64_t estart = (offset + mask) >> DAX_PAGE_SHIFT;
+	uint64_t eend = end >> DAX_PAGE_SHIFT, elast;
+	struct partial z[2];
+	unsigned nr = 0;
+
+	if (!mapping || !len || end > DAX_MAPPING_MAX_SIZE || end < offset)
 		return dax_fail(NULL, -EINVAL, "dax_punch_hole: %s",
 				!mapping ? "mapping is NULL" :
-				!len ? "empty range" :
-				(offset | len) & (DAX_PAGE_SIZE - 1) ?
-				"offset and length must be multiples of 4096" :
-				"range too large");
+				!len ? "empty range" : "range too large");
 	if (!dax_mapping_is_alive(mapping))
 		return dax_fail(NULL, -ENXIO, "dax_punch_hole: the mapping is "
 				"dead");
-	return layout_remove(mapping, offset >> DAX_PAGE_SHIFT,
-			     ((offset + len) >> DAX_PAGE_SHIFT) - 1, UINT64_MAX);
+	if (offset & mask) {
+		z[nr].index = first;
+		z[nr].from = (unsigned)(offset & mask);
+		z[nr].to = first == last && (end & mask) ?
+				   (unsigned)(end & mask) : DAX_PAGE_SIZE;
+		nr++;
+	}
+	if ((end & mask) && (first != last || !(offset & mask))) {
+		z[nr].index = last;
+		z[nr].from = 0;
+		z[nr].to = (unsigned)(end & mask);
+		nr++;
+	}
+	/* whole pages: [estart, eend), maybe none (then estart > elast) */
+	if (eend > estart) {
+		elast = eend - 1;
+	} else {
+		estart = 1;
+		elast = 0;
+	}
+	return layout_remove(mapping, first, last, estart, elast, UINT64_MAX,
+			     z, nr);
+}
+
+/* ---- region close ------------------------------------------------------------- */
+
+/*
+ * dax_region_close() calls this (the region's DAX_REGION_SLOT_LAYOUT
+ * release) once nothing is in flight on the killed region, before it
+ * unmaps: every live mapping's layout is closed for good (DRAIN stays set,
+ * later pins, leases and layout changes fail -ENXIO) and its pins are
+ * waited for, so that memory reached through a pin stays mapped until the
+ * unpin.  A layout change running on a mapping is let finish first.
+ */
+static void layout_region_release(void *region)
+{
+	struct dax_rmap *rmap = dax_region_rmap(region, false);
+	struct dax_mapping *m;
+	uint32_t id = 1;
+
+	while (rmap && (m = dax_rmap_next_mapping(rmap, &id)) != NULL) {
+		struct dax_layout *L = atomic_load_explicit(
+			&m->layout, memory_order_acquire);
+
+		if (!L)
+			L = layout_new(m, false);
+		if (L) {
+			pthread_mutex_lock(&L->change);
+			pthread_mutex_lock(&L->lock);
+			L->gone = L->draining = true;
+			L->drain_start = 0;
+			L->drain_last = DAX_MAPPING_MAX_INDEX;
+			pthread_cond_broadcast(&L->cond);
+			pthread_mutex_unlock(&L->lock);
+			atomic_store_explicit(&L->drain, true,
+					      memory_order_seq_cst);
+			pin_heavy_barrier();
+			pthread_mutex_lock(&L->lock);
+			while (pins_outstanding(L) + L->late_new)
+				pthread_cond_wait(&L->cond, &L->lock);
+			pthread_mutex_unlock(&L->lock);
+			pthread_mutex_unlock(&L->change);
+		}
+		dax_mapping_put(&m);
+		id++;
+	}
 }
 
 /* ---- region revoke ------------------------------------------------------------ */

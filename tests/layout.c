@@ -412,9 +412,117 @@ Test(layout, punch_hole_removes_a_range_and_keeps_the_size, .init = setup,
 	cr_assert(ext.flags & DAX_FAULT_EXT_ZERO);
 	cr_assert_eq(dax_fault(m, 5, 0, &ext), 0);
 	cr_assert_eq(((unsigned char *)ext.addr)[0], 9);
-	assert_fails_with(dax_punch_hole(m, 100, PAGE), -EINVAL, "4096");
+	assert_fails_with(dax_punch_hole(m, 100, 0), -EINVAL, "empty");
 	settle();
 	cr_assert_eq(alloc_stats().used_pages, 7);
+}
+
+static void assert_bytes(uint64_t index, unsigned from, unsigned to,
+			 unsigned char want)
+{
+	struct dax_fault_ext ext;
+	struct dax_pin *p;
+
+	cr_assert_eq(dax_pin_fault(m, index, 0, &ext, &p), 0, "%s",
+		     dax_errormsg());
+	for (unsigned i = from; i < to; i++)
+		cr_assert_eq(((unsigned char *)ext.addr)[i], want,
+			     "page %llu byte %u is 0x%x, wanted 0x%x",
+			     (unsigned long long)index, i,
+			     ((unsigned char *)ext.addr)[i], want);
+	dax_unpin(&p);
+}
+
+static bool page_dirty(uint64_t index)
+{
+	uint64_t first, v;
+	unsigned order;
+
+	v = dax_tree_load_covering(m->tree, index, &first, &order);
+	cr_assert(v && dax_entry_is_real(v), "page %llu has no block",
+		  (unsigned long long)index);
+	return dax_tree_get_mark(m->tree, first, DAX_ENTRY_MARK_DIRTY);
+}
+
+Test(layout, truncate_zeroes_the_tail_of_a_partial_page, .init = setup,
+     .fini = teardown)
+{
+	struct dax_fault_ext ext;
+
+	for (uint64_t i = 0; i < 6; i++)
+		write_page(i, 0, 0xab);
+	cr_assert_eq(dax_writeback(m, 0, DAX_MAPPING_MAX_INDEX), 0, "%s",
+		     dax_errormsg());
+	cr_assert_not(page_dirty(3));
+	cr_assert_eq(dax_truncate(m, 3 * PAGE + 100), 0, "%s",
+		     dax_errormsg());
+	cr_assert_eq(dax_mapping_get_size(m), 3 * PAGE + 100);
+	cr_assert_eq(dax_mapping_get_nr_entries(m), 4);
+	/* the zeroes must reach writeback */
+	cr_assert(page_dirty(3), "the zeroed tail is not marked dirty");
+	cr_assert_not(page_dirty(2));
+	/* grow again: the old bytes past the size must not come back */
+	cr_assert_eq(dax_truncate(m, 16 * MiB), 0);
+	assert_bytes(2, 0, PAGE, 0xab);
+	assert_bytes(3, 0, 100, 0xab);
+	assert_bytes(3, 100, PAGE, 0);
+	cr_assert_eq(dax_fault(m, 4, 0, &ext), 0);
+	cr_assert(ext.flags & DAX_FAULT_EXT_ZERO);
+	/* the same inside a 2 MiB entry, grown back with set_size */
+	cr_assert_eq(dax_fault(m, 512, DAX_FAULT_WRITE | DAX_FAULT_SIZE_2M,
+			       &ext), 0);
+	cr_assert_eq(ext.order, 9);
+	memset(ext.entry_addr, 0xcd, 2 * MiB);
+	cr_assert_eq(dax_truncate(m, 515 * PAGE + 1), 0, "%s",
+		     dax_errormsg());
+	cr_assert_eq(dax_mapping_set_size(m, 16 * MiB), 0);
+	assert_bytes(514, 0, PAGE, 0xcd);
+	assert_bytes(515, 0, 1, 0xcd);
+	assert_bytes(515, 1, PAGE, 0);
+	cr_assert_eq(dax_fault(m, 516, 0, &ext), 0);
+	cr_assert(ext.flags & DAX_FAULT_EXT_ZERO);
+}
+
+Test(layout, punch_hole_with_unaligned_ends_zeroes_the_partial_pages,
+     .init = setup, .fini = teardown)
+{
+	struct dax_fault_ext ext;
+	uint64_t entries;
+
+	for (uint64_t i = 0; i < 10; i++)
+		write_page(i, 0, 9);
+	cr_assert_eq(dax_writeback(m, 0, DAX_MAPPING_MAX_INDEX), 0);
+	/* [2 pages + 100, 5 pages + 100): pages 3 and 4 go, 2 and 5 are cut */
+	cr_assert_eq(dax_punch_hole(m, 2 * PAGE + 100, 3 * PAGE), 0, "%s",
+		     dax_errormsg());
+	cr_assert_eq(dax_mapping_get_size(m), 16 * MiB);
+	cr_assert_eq(dax_mapping_get_nr_entries(m), 8);
+	assert_bytes(2, 0, 100, 9);
+	assert_bytes(2, 100, PAGE, 0);
+	for (uint64_t i = 3; i < 5; i++) {
+		cr_assert_eq(dax_fault(m, i, 0, &ext), 0);
+		cr_assert(ext.flags & DAX_FAULT_EXT_ZERO, "page %llu kept",
+			  (unsigned long long)i);
+	}
+	assert_bytes(5, 0, 100, 0);
+	assert_bytes(5, 100, PAGE, 9);
+	cr_assert(page_dirty(2) && page_dirty(5));
+	cr_assert_not(page_dirty(6));
+	/* inside one page: only those bytes, the entry stays */
+	entries = dax_mapping_get_nr_entries(m);
+	cr_assert_eq(dax_punch_hole(m, 7 * PAGE + 10, 20), 0, "%s",
+		     dax_errormsg());
+	cr_assert_eq(dax_mapping_get_nr_entries(m), entries);
+	assert_bytes(7, 0, 10, 9);
+	assert_bytes(7, 10, 30, 0);
+	assert_bytes(7, 30, PAGE, 9);
+	/* an unaligned start with an aligned end, over a hole: nothing else */
+	cr_assert_eq(dax_punch_hole(m, 8 * PAGE + 1, PAGE - 1), 0);
+	assert_bytes(8, 0, 1, 9);
+	assert_bytes(8, 1, PAGE, 0);
+	assert_bytes(9, 0, PAGE, 9);
+	settle();
+	cr_assert_eq(alloc_stats().used_pages, 8);
 }
 
 /* ---- leases ------------------------------------------------------------------- */
@@ -521,4 +629,109 @@ Test(layout, region_revoke_breaks_leases_drains_pins_then_kills,
 	cr_assert_eq(dax_pin_range(m, 0, 0, 0, &p), -ENXIO);
 	dax_lease_release(&unbreakable);
 	dax_mapping_put(&m2);
+}
+
+struct pin_result {
+	uint64_t index;
+	int ret;
+	char msg[256];
+	struct dax_pin *pin;
+	_Atomic bool done;
+};
+
+static void *pin_and_record(void *arg)
+{
+	struct pin_result *pr = arg;
+
+	pr->ret = dax_pin_range(m, pr->index, pr->index, 0, &pr->pin);
+	snprintf(pr->msg, sizeof(pr->msg), "%s", dax_errormsg());
+	atomic_store(&pr->done, true);
+	return NULL;
+}
+
+struct revoker {
+	int ret;
+	_Atomic bool done;
+};
+
+static void *revoke_thread(void *arg)
+{
+	struct revoker *rv = arg;
+
+	rv->ret = dax_region_revoke(r, 10000);
+	atomic_store(&rv->done, true);
+	return NULL;
+}
+
+Test(layout, region_revoke_fails_a_pin_waiting_for_its_drain, .init = setup,
+     .fini = teardown)
+{
+	struct pin_result pr = { .index = 5 };
+	struct revoker rv = { 0 };
+	struct dax_pin *old;
+	pthread_t t, tp;
+
+	cr_assert_eq(dax_pin_range(m, 0, 0, 0, &old), 0);
+	cr_assert_eq(pthread_create(&t, NULL, revoke_thread, &rv), 0);
+	wait_draining(5);
+	cr_assert_eq(pthread_create(&tp, NULL, pin_and_record, &pr), 0);
+	sleep_ms(50);
+	cr_assert_not(atomic_load(&pr.done), "a pin slipped into the revoke");
+	cr_assert_not(atomic_load(&rv.done), "revoked with a pin held");
+	dax_unpin(&old);
+	pthread_join(t, NULL);
+	pthread_join(tp, NULL);
+	cr_assert_eq(rv.ret, 0, "%s", strerror(-rv.ret));
+	cr_assert_not(dax_region_is_alive(r));
+	/* the waiting pin failed, with a message, and holds nothing */
+	cr_assert_eq(pr.ret, -ENXIO, "pin returned %d", pr.ret);
+	cr_assert_null(pr.pin);
+	cr_assert(strstr(pr.msg, "region is dead"), "message: %s", pr.msg);
+	cr_assert(strstr(pr.msg, "waited"), "message: %s", pr.msg);
+	cr_assert_eq(dax_break_layouts(m, 0, DAX_MAPPING_MAX_INDEX, 0), 0,
+		     "the failed pin was counted: %s", dax_errormsg());
+}
+
+struct closer {
+	int ret;
+	_Atomic bool done;
+};
+
+static void *close_thread(void *arg)
+{
+	struct closer *c = arg;
+
+	c->ret = dax_region_close(&r);
+	atomic_store(&c->done, true);
+	return NULL;
+}
+
+Test(layout, region_close_waits_for_pins_then_later_pins_fail,
+     .init = setup, .fini = teardown)
+{
+	struct closer c = { 0 };
+	struct dax_fault_ext ext;
+	struct dax_lease *l;
+	unsigned char *addr;
+	struct dax_pin *p;
+	pthread_t t;
+
+	write_page(1, 0, 0x77);
+	cr_assert_eq(dax_pin_fault(m, 1, 0, &ext, &p), 0);
+	addr = ext.addr;
+	cr_assert_eq(pthread_create(&t, NULL, close_thread, &c), 0);
+	sleep_ms(50);
+	/* the region is dead, but the pinned memory is still mapped */
+	cr_assert_not(atomic_load(&c.done), "close did not wait for the pin");
+	cr_assert_eq(addr[123], 0x77);
+	dax_unpin(&p);
+	pthread_join(t, NULL);
+	cr_assert_eq(c.ret, 0);
+	cr_assert_null(r);
+	/* the mapping outlived its region: nothing new starts on it */
+	assert_fails_with(dax_pin_range(m, 0, 0, 0, &p), -ENXIO, "dead");
+	cr_assert_null(p);
+	assert_fails_with(dax_lease_take(m, 0, 0, 0, &l), -ENXIO, "closed");
+	assert_fails_with(dax_truncate(m, 0), -ENXIO, "closed");
+	dax_mapping_put(&m);
 }

@@ -10,6 +10,14 @@
  * checking that every block outside the removed range is still where it
  * was (no lost data).  At the end the real entries' pages must equal the allocator's
  * used pages (no block both free and mapped, none leaked).
+ *
+ * A second scenario checks the drain handshake itself: pinners mark
+ * themselves holding right after dax_pin_range() returns and clear the
+ * mark before dax_unpin(), while a drainer runs dax_break_layouts() over
+ * the whole mapping in a loop; a hook that layout.c calls once a change
+ * is drained watches the marks for a while.  A pin that slipped past a
+ * drain (counted after the drainer read the counts, yet not refused) shows
+ * up as a mark set inside the drained window.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -26,6 +34,8 @@
 
 static struct dax_region *r;
 static struct dax_mapping *m;
+static struct dax_region *regions[2];	/* made by prepare() */
+static struct dax_mapping *mappings[2];
 static const struct dax_mapping_ops ops;
 static _Atomic bool stop;
 static _Atomic long violations, reads_checked, truncates, punches;
@@ -216,19 +226,13 @@ static int count_real(void *priv, uint64_t first, unsigned order,
 static bool pins_faults_and_truncates_race(void)
 {
 	pthread_t t[NR_WRITERS + NR_READERS + 1];
-	struct dax_region_opts *o;
 	struct dax_alloc_stats st;
 	uint64_t mapped = 0;
 	unsigned n = 0;
 	double end;
 
-	stress_check(dax_region_opts_new(&o) == 0, "opts");
-	dax_region_opts_set_size(o, 64 << 20);
-	stress_check(dax_region_open("memfd:layout-stress", o, &r) == 0,
-		     "open");
-	dax_region_opts_delete(&o);
-	stress_check(dax_mapping_new(r, &ops, NULL, (uint64_t)NR_PAGES * PAGE,
-				     &m) == 0, "mapping");
+	r = regions[0];
+	m = mappings[0];
 	atomic_store(&stop, false);
 	for (uintptr_t i = 0; i < NR_WRITERS; i++)
 		pthread_create(&t[n++], NULL, writer, (void *)(i + 1));
@@ -265,8 +269,133 @@ static bool pins_faults_and_truncates_race(void)
 	return true;
 }
 
+/* ---- pins against the drain handshake ------------------------------------- */
+
+#define NR_PINNERS 3
+
+static _Atomic int holding[NR_PINNERS];
+static _Atomic long slipped, drains, pins_taken, pins_refused;
+
+static void *pinner(void *arg)
+{
+	unsigned id = (unsigned)(uintptr_t)arg;
+	uint64_t seed = id * 31337 + 7;
+
+	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+		uint64_t idx = rnd(&seed) % NR_PAGES;
+		struct dax_pin *p;
+
+		if (dax_pin_range(m, idx, idx, rnd(&seed) % 2 ? DAX_PIN_NOWAIT
+							      : 0, &p)) {
+			atomic_fetch_add_explicit(&pins_refused, 1,
+						  memory_order_relaxed);
+			continue;
+		}
+		/* first thing after the pin went in */
+		atomic_fetch_add(&pins_taken, 1);
+		atomic_store(&holding[id], 1);
+		for (volatile int i = 0; i < (int)(rnd(&seed) % 64); i++)
+			;
+		atomic_store(&holding[id], 0);
+		dax_unpin(&p);
+	}
+	return NULL;
+}
+
+/*
+ * Called by layout.c with the whole mapping drained: nobody may hold a pin
+ * and no pin can go in (the drain covers every index, so there are no late
+ * pins either) until the change ends.  The hook sleeps a little so that a
+ * pinner preempted inside dax_pin_range() gets to run: if its pin slipped
+ * past the drain, it completes now and bumps pins_taken.
+ */
+static void drained(void *arg)
+{
+	long before = atomic_load(&pins_taken), after;
+	struct timespec ts = { 0, 20000 };
+
+	(void)arg;
+	atomic_fetch_add_explicit(&drains, 1, memory_order_relaxed);
+	for (unsigned i = 0; i < NR_PINNERS; i++)
+		if (atomic_load(&holding[i]) &&
+		    atomic_fetch_add(&slipped, 1) < 10)
+			fprintf(stderr, "pinner %u holds a pin inside a "
+				"drained window\n", i);
+	nanosleep(&ts, NULL);
+	after = atomic_load(&pins_taken);
+	if (after != before && atomic_fetch_add(&slipped, 1) < 10)
+		fprintf(stderr, "%ld pin(s) went in inside a drained window\n",
+			after - before);
+}
+
+static bool no_pin_slips_into_a_drain(void)
+{
+	pthread_t t[NR_PINNERS];
+	double end;
+
+	r = regions[1];
+	m = mappings[1];
+	stress_check(dax_layout_set_drained_hook(m, drained, NULL) == 0,
+		     "hook");
+	atomic_store(&stop, false);
+	for (uintptr_t i = 0; i < NR_PINNERS; i++)
+		pthread_create(&t[i], NULL, pinner, (void *)i);
+	end = stress_now() + stress_seconds();
+	while (stress_now() < end) {
+		int ret = dax_break_layouts(m, 0, DAX_MAPPING_MAX_INDEX, -1);
+
+		if (ret) {
+			fprintf(stderr, "break layouts: %s\n", dax_errormsg());
+			atomic_fetch_add(&slipped, 1);
+			break;
+		}
+	}
+	atomic_store(&stop, true);
+	for (unsigned i = 0; i < NR_PINNERS; i++)
+		pthread_join(t[i], NULL);
+	printf("  %ld drains, %ld pins taken, %ld refused\n",
+	       atomic_load(&drains), atomic_load(&pins_taken),
+	       atomic_load(&pins_refused));
+	stress_check(atomic_load(&slipped) == 0,
+		     "%ld pins seen held inside a drained window",
+		     atomic_load(&slipped));
+	stress_check(atomic_load(&drains) > 0, "no drain completed");
+	dax_mapping_put(&m);
+	stress_check(dax_region_close(&r) == 0, "close");
+	return true;
+}
+
+/*
+ * Both scenarios' regions and mappings are made before anything runs:
+ * ThreadSanitizer cannot see liburcu's call_rcu hand-off, so a tree made
+ * after the call_rcu thread exists and freed by it (the mapping's last
+ * put) shows up as a false race on its reference count.
+ */
+static bool prepare(void)
+{
+	static const char *const names[2] = { "memfd:layout-stress",
+					      "memfd:layout-stress-drain" };
+
+	for (int i = 0; i < 2; i++) {
+		struct dax_region_opts *o;
+
+		stress_check(dax_region_opts_new(&o) == 0, "opts");
+		dax_region_opts_set_size(o, 64 << 20);
+		stress_check(dax_region_open(names[i], o, &regions[i]) == 0,
+			     "open");
+		dax_region_opts_delete(&o);
+		stress_check(dax_mapping_new(regions[i], &ops, NULL,
+					     (uint64_t)NR_PAGES * PAGE,
+					     &mappings[i]) == 0, "mapping");
+	}
+	return true;
+}
+
 int main(void)
 {
+	if (!prepare())
+		return 1;
 	stress_run(pins_faults_and_truncates_race);
+	stress_run(no_pin_slips_into_a_drain);
 	return stress_report();
 }
