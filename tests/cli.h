@@ -147,7 +147,7 @@ static inline void assert_region_shape(struct json_object *jr)
 	static const char *const keys[] = {
 		"path", "chardev", "kind", "mode", "size", "align",
 		"numa_node", "target_node", "region_id", "mappings",
-		"badblocks",
+		"badblocks", "busy_pages", "check",
 	};
 	struct json_object_iterator it = json_object_iter_begin(jr);
 	struct json_object_iterator end = json_object_iter_end(jr);

@@ -121,4 +121,8 @@ int cmd_info(int argc, char **argv);
 /* usage.c: who has a region open, from libdax's publications */
 int cmd_usage(int argc, char **argv);
 
+/* check.c: the mapping as the kernel made it; pages the kernel holds */
+int cmd_check(int argc, char **argv);
+int cmd_busy(int argc, char **argv);
+
 #endif /* DAXCTL_LITE_H */

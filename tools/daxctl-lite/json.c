@@ -51,6 +51,9 @@ struct json_object *json_region_new(void)
 	json_object_object_add(jr, "mappings", json_object_new_array());
 	/* null until the region is opened (badblocks.c fills it then) */
 	json_object_object_add(jr, "badblocks", NULL);
+	/* null unless the busy or check command filled them (check.c) */
+	json_object_object_add(jr, "busy_pages", NULL);
+	json_object_object_add(jr, "check", NULL);
 	return jr;
 }
 
@@ -146,6 +149,42 @@ void print_badblocks(struct json_object *jr)
 	}
 }
 
+/* busy and check results, when those commands filled them. */
+static void print_check(struct json_object *jr)
+{
+	struct json_object *jc = json_object_object_get(jr, "check");
+	struct json_object *v;
+	char buf[64];
+
+	if (json_object_object_get(jr, "busy_pages"))
+		printf("  %-12s %" PRIu64 "\n", "busy_pages",
+		       get_u64(jr, "busy_pages"));
+	if (!jc)
+		return;
+	printf("  %-12s base %s, %" PRIu64 " of %" PRIu64
+	       " alignment units read, %" PRIu64 " SIGBUS\n", "check",
+	       json_object_get_boolean(json_object_object_get(jc,
+							      "base_aligned")) ?
+		       "aligned" : "NOT aligned",
+	       get_u64(jc, "touched"), get_u64(jc, "units"),
+	       get_u64(jc, "sigbus"));
+	v = json_object_object_get(jc, "kernel_page_size");
+	if (!v) {
+		printf("    page sizes unknown (no /proc/self/smaps entry)\n");
+		return;
+	}
+	printf("    kernel page size %s", human_size(get_u64(jc,
+		"kernel_page_size"), buf, sizeof(buf)));
+	printf(", MMU page size %s\n", human_size(get_u64(jc,
+		"mmu_page_size"), buf, sizeof(buf)));
+	printf("    resident %s", human_size(get_u64(jc, "rss"), buf,
+					     sizeof(buf)));
+	printf(", of which mapped by 2 MiB entries %s", human_size(
+		get_u64(jc, "pmd_mapped"), buf, sizeof(buf)));
+	printf(" (%" PRIu64 " VMA%s)\n", get_u64(jc, "vmas"),
+	       get_u64(jc, "vmas") == 1 ? "" : "s");
+}
+
 static void print_region(struct json_object *jr)
 {
 	static const char *const keys[] = {
@@ -171,6 +210,7 @@ static void print_region(struct json_object *jr)
 		       get_u64(m, "page_offset"));
 	}
 	print_badblocks(jr);
+	print_check(jr);
 }
 
 static void print_human(struct json_object *report)

@@ -30,6 +30,8 @@ static const struct cmd commands[] = {
 	{ "info", cmd_info, "open one region and show it in detail" },
 	{ "badblocks", cmd_badblocks, "open regions and show their bad blocks" },
 	{ "usage", cmd_usage, "show which processes use regions, and how" },
+	{ "check", cmd_check, "map regions, read each unit, show page sizes" },
+	{ "busy", cmd_busy, "show pages of regions the kernel holds" },
 	{ "help", cmd_help, "show this help" },
 	{ "version", cmd_version, "show the version and JSON schema" },
 };
