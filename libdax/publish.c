@@ -50,7 +50,8 @@
  *	72	8	offset of the mapping in the device or file
  *	80	40	boot id (/proc/sys/kernel/random/boot_id), NUL-ended
  *	120	16	command name of the process, NUL-ended
- *	136	256	region path as given to dax_region_open(), NUL-ended
+ *	136	256	region path (absolute when it can be made so, as
+ *			given to dax_region_open() otherwise), NUL-ended
  *	--- counters, updated while the process runs ---
  *	392	8	total pages (bytes mapped / 4096)
  *	400	8	largest block order the region holds
@@ -465,6 +466,7 @@ static void pub_fill(struct dax_region *region, struct pub_page *pg,
 {
 	const char *path = dax_region_get_path(region);
 	uint64_t nr_pages = dax_region_get_size(region) / DAX_PAGE_SIZE;
+	char real[PATH_MAX];
 	struct timespec ts;
 	struct stat st;
 	unsigned max_order;
@@ -489,6 +491,12 @@ static void pub_fill(struct dax_region *region, struct pub_page *pg,
 	dax_publish_boot_id(pg->boot_id, sizeof(pg->boot_id));
 	prctl(PR_GET_NAME, pg->comm, 0, 0, 0);
 	pg->comm[sizeof(pg->comm) - 1] = '\0';
+	/* An absolute path means something to another process; a name too
+	 * long for the field is cut (readers match devices and files by
+	 * device and inode, not by name). */
+	if (strncmp(path, "memfd:", 6) && realpath(path, real) &&
+	    strlen(real) < sizeof(pg->path))
+		path = real;
 	snprintf(pg->path, sizeof(pg->path), "%s", path);
 	pg->total_pages = nr_pages;
 	max_order = nr_pages ? 63 - (unsigned)__builtin_clzll(nr_pages) : 0;

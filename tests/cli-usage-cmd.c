@@ -591,3 +591,19 @@ Test(cli_usage_cmd, usage_errors_exit_2)
 	cr_assert(strstr(r.out, "usage: daxctl-lite usage"), "%s", r.out);
 	cli_free(&r);
 }
+
+/* A relative path is published absolute: it names the file for everyone. */
+Test(cli_usage_cmd, a_relative_path_is_published_absolute)
+{
+	struct cli_run r;
+	struct child c;
+
+	cr_assert_eq(chdir(root), 0);
+	cr_assert(child_start(&c, "region"));
+	cli_run(&r, "usage", "region");		/* matched by device, inode */
+	cr_assert_eq(json_object_array_length(users(&r)), 1, "%s", r.out);
+	cr_assert_str_eq(jstr(report_item(&r, "users", 0), "path"),
+			 regionfile);
+	cli_free(&r);
+	cr_assert_eq(child_close(&c), 0);
+}
