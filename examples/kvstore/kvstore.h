@@ -2,9 +2,9 @@
 /*
  * kvstore: a small persistent key-value engine on a libdax region.
  *
- * This is an example meant to be read.  It shows, in about two thousand
- * lines, how a storage engine uses libdax the way a file system uses the
- * kernel's DAX code:
+ * This is an example meant to be read.  It shows, in a little over two
+ * thousand lines, how a storage engine uses libdax the way a file system
+ * uses the kernel's DAX code:
  *
  *   log.c       values live in an append-only log of 2 MiB segments, a
  *               dax_mapping whose blocks the engine places itself
@@ -16,9 +16,11 @@
  *   kvstore.c   the engine: put, get (readers pin what they copy,
  *               dax_pin_range(3)), delete, group commit, compaction (copy
  *               the live records of old segments to the head, commit, then
- *               dax_punch_hole(3) them under live readers), backup of the
- *               log to a file through the async I/O path (dax_aio_setup(3))
- *               under a breakable lease (dax_lease_take(3));
+ *               dax_punch_hole(3) them under live readers);
+ *   backup.c    a copy of the log to a file through the async I/O path
+ *               (dax_aio_setup(3)) under a breakable lease
+ *               (dax_lease_take(3)), and the check of such a copy;
+ *   kv_internal.h  what those files share;
  *   workload.c  the multithreaded workload, latency histograms and the
  *               crash-test child shared by the CLI and the tests;
  *   main.c      the command line and the demo's summary.

@@ -39,7 +39,7 @@
 
 struct cli {
 	const char *path;
-	uint64_t size;
+	uint64_t size, align;
 	struct wl_opts wl;
 	bool compact;		/* background compaction (on by default) */
 	const char *backup;	/* the final backup's file */
@@ -73,6 +73,8 @@ static void usage(FILE *f)
 "  --read-pct P      share of gets in percent (80); of the rest, one in\n"
 "                    20 is a delete\n"
 "  --size BYTES      region size for a new file or memfd (64 MiB)\n"
+"  --align BYTES     alignment of a file or memfd region: 4096 gives\n"
+"                    4 KiB entries only, as a 4 KiB device-DAX (2 MiB)\n"
 "  --commit-ms MS    group commit period (10); 0: every put commits\n"
 "  --no-compact      no background compaction (a full log still\n"
 "                    compacts when a put needs room)\n"
@@ -96,6 +98,7 @@ static int parse(int argc, char **argv, struct cli *c)
 		{ "value-size", required_argument, NULL, 'v' },
 		{ "read-pct", required_argument, NULL, 'r' },
 		{ "size", required_argument, NULL, 'S' },
+		{ "align", required_argument, NULL, 'A' },
 		{ "commit-ms", required_argument, NULL, 'c' },
 		{ "no-compact", no_argument, NULL, 'C' },
 		{ "compact", no_argument, NULL, 'P' },
@@ -145,6 +148,7 @@ static int parse(int argc, char **argv, struct cli *c)
 		case 'v': c->wl.value_size = (unsigned)v; break;
 		case 'r': c->wl.read_pct = (unsigned)v; break;
 		case 'S': c->size = v; break;
+		case 'A': c->align = v; break;
 		case 'c': c->commit_ms = (int)v; break;
 		case 'C': c->compact = false; break;
 		case 'P': c->compact = true; break;
@@ -356,7 +360,7 @@ static void print_summary(struct demo *d, const struct wl_result *r,
 	       us(wl_hist_pct(&r->put_lat, 99)));
 	printf("      dax_fault   %" PRIu64 " faults on 2 MiB entries, %" PRIu64
 	       " on 4 KiB entries: %" PRIu64 " writes (%" PRIu64
-	       " gave a new segment its blocks,\n"
+	       " installed fresh log blocks,\n"
 	       "                  the others marked an entry dirty again after "
 	       "a commit's writeback), %" PRIu64 " reads\n"
 	       "                  that found their entry locked or missing (%"
@@ -387,6 +391,7 @@ static int run_demo(struct cli *c)
 {
 	struct demo d = { .c = c, .tty = isatty(1) };
 	struct kv_opts ko = { .path = c->path, .size = c->size,
+			      .align = c->align,
 			      .fresh = c->fresh, .keys_hint = c->wl.keys,
 			      .commit_ms = c->commit_ms,
 			      .sync = c->commit_ms == 0,
