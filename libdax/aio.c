@@ -81,6 +81,7 @@
  * entry_addr all read as zeroes. */
 #define AIO_ZERO_AREA DAX_GiB
 #define AIO_REAP_BATCH 64u
+#define AIO_FD_CACHE 8u
 
 struct aio_req;
 
@@ -106,6 +107,12 @@ struct aio_req {
 	unsigned nr_iov, cap_iov;
 };
 
+/* A descriptor's direct I/O alignment, as statx() told it. */
+struct aio_fd_cache {
+	int fd;				/* the descriptor + 1; 0: unused */
+	unsigned falign, malign;
+};
+
 struct dax_aio {
 	struct dax_mapping *m;
 	io_context_t ctx;
@@ -120,6 +127,8 @@ struct dax_aio {
 	struct aio_req *done_head, **done_tail;
 	unsigned nr_kernel;		/* iocbs submitted, not yet completed */
 	_Atomic unsigned nr_requests;	/* accepted, not yet reaped */
+	struct aio_fd_cache fd_cache[AIO_FD_CACHE];
+	unsigned fd_cache_next;
 	pthread_mutex_t reap_lock;	/* one reaper at a time; events below */
 	struct io_event *events;
 	struct aio_req *reqs;
@@ -289,14 +298,38 @@ static int submit_locked(struct dax_aio *a)
 	return nreq;
 }
 
-/* The file's direct I/O alignment (offset/length, memory); 512 at least. */
-static int aio_fd_align(int fd, const char *fn, unsigned *falign,
-			unsigned *malign)
+/*
+ * The file's direct I/O alignment (offset/length, memory), 512 at least.
+ * statx() costs microseconds on a virtual machine, as much as the rest of
+ * a submission, so the answer is kept per descriptor number in a small
+ * cache: only the first request on a descriptor pays for it.  A number
+ * closed and reused for another file keeps the old answer; the kernel
+ * still checks alignment (and that the descriptor is open) and reports a
+ * mismatch in the request's event, so the cache only decides whether the
+ * error comes now or in the event.
+ */
+static int aio_fd_align(struct dax_aio *a, int fd, const char *fn,
+			unsigned *falign, unsigned *malign)
 {
+	struct aio_fd_cache *c;
 	struct statx stx;
 
+	if (fd < 0)
+		return dax_fail(NULL, -EBADF, "%s: file descriptor %d is not "
+				"open", fn, fd);
+	pthread_mutex_lock(&a->lock);
+	for (unsigned i = 0; i < AIO_FD_CACHE; i++) {
+		c = &a->fd_cache[i];
+		if (c->fd == fd + 1) {
+			*falign = c->falign;
+			*malign = c->malign;
+			pthread_mutex_unlock(&a->lock);
+			return 0;
+		}
+	}
+	pthread_mutex_unlock(&a->lock);
 	*falign = *malign = AIO_MIN_ALIGN;
-	if (fd < 0 || statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx))
+	if (statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx))
 		return dax_fail(NULL, -EBADF, "%s: file descriptor %d is not "
 				"open", fn, fd);
 	if (stx.stx_mask & STATX_DIOALIGN) {
@@ -305,6 +338,12 @@ static int aio_fd_align(int fd, const char *fn, unsigned *falign,
 		if (stx.stx_dio_mem_align > *malign)
 			*malign = stx.stx_dio_mem_align;
 	}
+	pthread_mutex_lock(&a->lock);
+	c = &a->fd_cache[a->fd_cache_next++ % AIO_FD_CACHE];
+	c->fd = fd + 1;
+	c->falign = *falign;
+	c->malign = *malign;
+	pthread_mutex_unlock(&a->lock);
 	return 0;
 }
 
@@ -335,7 +374,7 @@ static int aio_check(struct dax_aio *a, const char *fn, uint64_t offset,
 				"length 0x%llx is beyond what a file can "
 				"hold", fn, (unsigned long long)file_offset,
 				(unsigned long long)len);
-	ret = aio_fd_align(fd, fn, &falign, &malign);
+	ret = aio_fd_align(a, fd, fn, &falign, &malign);
 	if (ret)
 		return ret;
 	if (offset % (falign > malign ? falign : malign))
