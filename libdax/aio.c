@@ -713,6 +713,9 @@ DAX_EXPORT int dax_aio_submit(struct dax_aio *aio)
 
 /* ---- completion --------------------------------------------------------- */
 
+/* The context whose done callback this thread is running, if any. */
+static __thread const struct dax_aio *aio_in_done;
+
 /* Under a->lock: take done requests, up to @max, onto @out. */
 static unsigned take_done_locked(struct dax_aio *a, struct aio_req **out,
 				 unsigned max)
@@ -865,8 +868,9 @@ DAX_EXPORT int dax_aio_set_done(struct dax_aio *aio, dax_aio_done_fn done)
  *
  * Context: any thread; reapers are serialized; sleeps up to @timeout_ms.
  * A done callback may submit requests, not reap or tear down.
- * Return: the number of requests reaped (>= 0); -EINVAL; or
- * io_getevents()'s errno when nothing was reaped.
+ * Return: the number of requests reaped (>= 0); -EINVAL; -EDEADLK (from
+ * the context's done callback); or io_getevents()'s errno when nothing
+ * was reaped.
  */
 DAX_EXPORT int dax_aio_reap(struct dax_aio *aio, unsigned min_nr,
 			    unsigned max_nr, struct dax_aio_event *events,
@@ -890,6 +894,9 @@ DAX_EXPORT int dax_aio_reap(struct dax_aio *aio, unsigned min_nr,
 	if (!events && !done)
 		return dax_fail(NULL, -EINVAL, "dax_aio_reap: events is NULL "
 				"and no done callback is set");
+	if (aio_in_done == aio)
+		return dax_fail(NULL, -EDEADLK, "dax_aio_reap: called from "
+				"the context's own done callback");
 	if (timeout_ms >= 0)
 		deadline_after(timeout_ms, &deadline);
 	pthread_mutex_lock(&aio->reap_lock);
@@ -917,8 +924,11 @@ DAX_EXPORT int dax_aio_reap(struct dax_aio *aio, unsigned min_nr,
 			if (events)
 				events[total] = ev;
 			total++;
-			if (done)
+			if (done) {
+				aio_in_done = aio;
 				done(aio, &ev);
+				aio_in_done = NULL;
+			}
 		}
 	} while (n == AIO_REAP_BATCH && total < max_nr);
 	pthread_mutex_unlock(&aio->reap_lock);
@@ -956,7 +966,8 @@ DAX_EXPORT int dax_aio_get_in_flight(const struct dax_aio *aio, unsigned *nr)
  *
  * Context: any thread; sleeps until the transfers complete.  No other call
  * on the context may run at the same time or after.
- * Return: 0, or io_destroy()'s errno (the context is freed regardless).
+ * Return: 0; -EDEADLK (from the context's done callback: nothing done); or
+ * io_destroy()'s errno (the context is freed regardless).
  */
 DAX_EXPORT int dax_aio_teardown(struct dax_aio **aio)
 {
@@ -967,12 +978,19 @@ DAX_EXPORT int dax_aio_teardown(struct dax_aio **aio)
 	if (!aio || !*aio)
 		return 0;
 	a = *aio;
+	if (aio_in_done == a)
+		return dax_fail(NULL, -EDEADLK, "dax_aio_teardown: called "
+				"from the context's own done callback");
 	*aio = NULL;
 	dax_aio_submit(a);
 	while (atomic_load(&a->nr_requests) > 0)
 		if (dax_aio_reap(a, 1, AIO_REAP_BATCH, evs, -1) <= 0)
 			break;	/* nothing left that can complete */
 	ret = io_destroy(a->ctx);
+	/* Only if reaping failed: io_destroy() waited for what the kernel
+	 * still had, so no transfer touches the ranges any more. */
+	for (unsigned i = 0; i < a->depth; i++)
+		dax_unpin(&a->reqs[i].pin);
 	dax_mapping_put(&a->m);
 	aio_free(a);
 	if (ret < 0)

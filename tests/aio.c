@@ -498,6 +498,29 @@ static void on_done_chain(struct dax_aio *a, const struct dax_aio_event *ev)
 			     0, "%s", dax_errormsg());
 }
 
+static _Atomic int reap_in_cb = 1;
+
+static void on_done_reap(struct dax_aio *a, const struct dax_aio_event *ev)
+{
+	struct dax_aio_event e;
+	struct dax_aio *self = a;
+
+	atomic_store(&reap_in_cb, dax_aio_reap(a, 0, 1, &e, 0));
+	cr_assert_eq(dax_aio_teardown(&self), -EDEADLK);
+	cr_assert_eq(self, a);
+}
+
+Test(aio, done_callback_cannot_reap_or_tear_down_its_context,
+     .init = setup, .fini = teardown)
+{
+	fill(0, 1, 0, 14);
+	cr_assert_eq(dax_aio_set_done(aio, on_done_reap), 0);
+	cr_assert_eq(dax_aio_write(aio, 0, PAGE, fd, 0, 0, NULL), 0);
+	cr_assert_eq(dax_aio_reap(aio, 1, 1, NULL, 10000), 1);
+	cr_assert_eq(atomic_load(&reap_in_cb), -EDEADLK);
+	cr_assert_eq(in_flight(), 0);
+}
+
 Test(aio, done_callback_may_submit_the_next_request_at_depth_one,
      .init = setup, .fini = teardown)
 {
