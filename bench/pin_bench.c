@@ -8,6 +8,12 @@
  * interleaved runs: the machine is small and shared.  Prints RATIO lines
  * (bench/bench.h); DAX_BENCH_QUICK=1 makes fewer, shorter runs.
  *
+ * The wall-clock rates need two idle CPUs to show scaling.  On a busy
+ * machine the two threads share what CPU time they get, so the program
+ * also reports the CPU time each pair cost (per-thread CPU clocks summed):
+ * a cost per pair that stays flat from 1 to 2 threads means nothing is
+ * shared, whatever the wall clock says.
+ *
  *   make B=build bench && ./build/bench/pin_bench
  */
 #include <pthread.h>
@@ -37,11 +43,23 @@ static double now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+static double cpu_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static double cpu_used[2];	/* seconds of CPU each thread's loop took */
+
 static void *pin_loop(void *arg)
 {
 	uint64_t idx = (uintptr_t)arg * 64;
+	double c0;
 
 	pthread_barrier_wait(&bar);
+	c0 = cpu_now();
 	for (int i = 0; i < nr_ops; i++) {
 		struct dax_pin *p;
 
@@ -49,25 +67,30 @@ static void *pin_loop(void *arg)
 			abort();
 		dax_unpin(&p);
 	}
+	cpu_used[(uintptr_t)arg] = cpu_now() - c0;
 	return NULL;
 }
 
 static void *shared_loop(void *arg)
 {
-	(void)arg;
+	double c0;
+
 	pthread_barrier_wait(&bar);
+	c0 = cpu_now();
 	for (int i = 0; i < nr_ops; i++) {
 		atomic_fetch_add(&shared, 1);
 		atomic_fetch_sub(&shared, 1);
 	}
+	cpu_used[(uintptr_t)arg] = cpu_now() - c0;
 	return NULL;
 }
 
-/* Million pin+unpin pairs per second over @n threads. */
-static double run(void *(*fn)(void *), unsigned n)
+/* Million pin+unpin pairs per second over @n threads; *@cpu_ns: CPU
+ * nanoseconds per pair. */
+static double run(void *(*fn)(void *), unsigned n, double *cpu_ns)
 {
 	pthread_t t[2];
-	double t0;
+	double t0, cpu = 0;
 
 	pthread_barrier_init(&bar, NULL, n + 1);
 	for (uintptr_t i = 0; i < n; i++)
@@ -77,6 +100,9 @@ static double run(void *(*fn)(void *), unsigned n)
 	for (unsigned i = 0; i < n; i++)
 		pthread_join(t[i], NULL);
 	pthread_barrier_destroy(&bar);
+	for (unsigned i = 0; i < n; i++)
+		cpu += cpu_used[i];
+	*cpu_ns = cpu * 1e9 / ((double)n * nr_ops);
 	return (double)n * nr_ops / (now() - t0) / 1e6;
 }
 
@@ -129,6 +155,7 @@ int main(void)
 	struct dax_region_opts *o;
 	struct dax_region *r;
 	double best[4] = { 0 }, lat[3] = { 1e30, 1e30, 1e30 };
+	double cpu[4] = { 1e30, 1e30, 1e30, 1e30 };
 	static const unsigned npins[3] = { 0, 1, 1000 };
 
 	if (bench_quick()) {
@@ -146,12 +173,17 @@ int main(void)
 	if (dax_mapping_new(r, &ops, NULL, 16 << 20, &m))
 		return 1;
 	for (int k = 0; k < runs; k++) {
-		double v[4] = { run(pin_loop, 1), run(shared_loop, 1),
-				run(pin_loop, 2), run(shared_loop, 2) };
+		double c[4], v[4] = { run(pin_loop, 1, &c[0]),
+				      run(shared_loop, 1, &c[1]),
+				      run(pin_loop, 2, &c[2]),
+				      run(shared_loop, 2, &c[3]) };
 
-		for (int i = 0; i < 4; i++)
+		for (int i = 0; i < 4; i++) {
 			if (v[i] > best[i])
 				best[i] = v[i];
+			if (c[i] < cpu[i])
+				cpu[i] = c[i];
+		}
 		for (int i = 0; i < 3; i++) {
 			double us = truncate_us(npins[i]);
 
@@ -174,6 +206,13 @@ int main(void)
 		    ">=4", "shared atomic, 2 threads");
 	bench_ratio("pin", "scaling 1->2 threads", best[2] / best[0], ">=1.8",
 		    "pins, 1 thread");
+	printf("CPU per pair: pins %.2f ns (1 thread) %.2f ns (2 threads), "
+	       "shared atomic %.2f ns / %.2f ns\n", cpu[0], cpu[2], cpu[1],
+	       cpu[3]);
+	bench_ratio("pin", "CPU per pair, shared atomic / pins, 2 threads",
+		    cpu[3] / cpu[2], "", "shared atomic, 2 threads");
+	bench_ratio("pin", "CPU per pair, 1 thread / 2 threads (pins)",
+		    cpu[0] / cpu[2], "", "pins, 1 thread");
 	for (int i = 0; i < 3; i++) {
 		char metric[64];
 

@@ -129,6 +129,7 @@ struct dax_lease {
 /* One cache line each, so that two threads' pins never share one. */
 struct dax_pin {
 	struct dax_mapping *m;
+	struct dax_layout *L;		/* m's, saving the unpin a load */
 	uint64_t start, last;
 	uint64_t gen;			/* late pins: the drain they came in */
 	struct dax_pin *next;		/* in a thread's cache */
@@ -261,7 +262,10 @@ static __attribute__((noinline)) void pin_thread_init(struct pin_thread *t)
 	t->ready = true;
 	if (t->exited)
 		return;		/* a pin from another key's destructor */
-	pthread_setspecific(pin_key, t);
+	if (pthread_setspecific(pin_key, t)) {
+		t->exited = true;	/* no exit hook: no cache, no own slot */
+		return;
+	}
 	v = atomic_load_explicit(&pin_slots_owned, memory_order_relaxed);
 	for (;;) {
 		uint64_t free_bits = ~v & ((UINT64_C(1) << PIN_SHARED_SLOT) - 1);
@@ -542,6 +546,7 @@ DAX_EXPORT int dax_pin_range(struct dax_mapping *mapping, uint64_t start,
 	if (unlikely(!p))
 		return dax_fail(NULL, -ENOMEM, "no memory for a pin");
 	p->m = mapping;
+	p->L = L;
 	p->start = start;
 	p->last = last;
 	p->late = false;
@@ -589,7 +594,7 @@ DAX_EXPORT int dax_unpin(struct dax_pin **pin)
 	p = *pin;
 	*pin = NULL;
 	t = pin_thread();
-	L = atomic_load_explicit(&p->m->layout, memory_order_acquire);
+	L = p->L;
 	if (likely(!p->late)) {
 		dax_rcu_read_lock();
 		slot_add(t, &L->slot[t->slot].unpins, 1, memory_order_release);
