@@ -16,6 +16,13 @@
  * and reused all the time: a transfer into or out of a freed block shows
  * as a wrong generation in the file or in the scratch copy.
  *
+ * A second scenario checks the ordering itself: a slow reaper (a poll,
+ * then a nap) leaves completed requests unreaped for a while, and a
+ * changer that saw a request in flight before it truncated must find,
+ * once the truncate returned, that a reap call began after the last one
+ * that had ended when it looked: the truncate waited for the pin, which
+ * only a reap drops.
+ *
  * Allowed failures, each counted: a fault past a truncated end (ENXIO), a
  * NOWAIT request while the range drains (EAGAIN), a scratch range past a
  * truncated end (EINVAL).  Anything else, or any event that is not the
@@ -401,8 +408,185 @@ static bool aio_transfers_race_truncate_and_punch(void)
 	return true;
 }
 
+/* ---- truncate waits for the reap ------------------------------------------ */
+
+#define NR_SUBMITTERS 2
+
+static _Atomic long reap_begin, reap_end, ordered_checks;
+/* per submitter: the last request submitted (stored once dax_aio_write()
+ * returned, so its pin is held) and the last one whose callback ran */
+static _Atomic long submitted_gen[NR_SUBMITTERS], reaped_gen[NR_SUBMITTERS];
+
+struct submission {
+	struct waiter w;		/* first: the callback's priv */
+	unsigned id;
+	long gen;
+};
+
+static void on_done_flag(struct dax_aio *a, const struct dax_aio_event *ev)
+{
+	struct submission *sub = ev->priv;
+	struct waiter *w = &sub->w;
+
+	(void)a;
+	if (ev->result != PAGE && ev->result != -ENXIO)
+		violation("a write ended with %lld", (long long)ev->result);
+	atomic_store(&reaped_gen[sub->id], sub->gen);
+	pthread_mutex_lock(&w->lock);
+	w->done = true;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+static void *slow_reaper(void *arg)
+{
+	uint64_t seed = 99;
+
+	(void)arg;
+	for (;;) {
+		unsigned nr = 0;
+		int n;
+
+		atomic_fetch_add(&reap_begin, 1);
+		n = dax_aio_reap(aio, 0, 16, NULL, 0);
+		atomic_fetch_add(&reap_end, 1);
+		if (n < 0)
+			violation("reap: %s", strerror(-n));
+		dax_aio_get_in_flight(aio, &nr);
+		if (atomic_load(&submitters_gone) && !nr)
+			break;
+		usleep((useconds_t)(rnd(&seed) % 3000));
+	}
+	return NULL;
+}
+
+static void *submitter(void *arg)
+{
+	struct submission sub = { .id = (unsigned)(uintptr_t)arg };
+	struct waiter *w = &sub.w;
+	uint64_t seed = sub.id * 1299709 + 5;
+
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->cond, NULL);
+	w->done = false;
+	while (!atomic_load(&stop)) {
+		uint64_t off = rnd(&seed) % (DATA / PAGE) * PAGE;
+		int ret;
+
+		sub.gen++;
+		ret = dax_aio_write(aio, off, PAGE, fd, off, 0, &sub);
+		if (ret) {
+			count_skip(ret, "dax_aio_write");
+			usleep(100);
+			continue;
+		}
+		atomic_store(&submitted_gen[sub.id], sub.gen); /* pinned */
+		pthread_mutex_lock(&w->lock);
+		while (!w->done)
+			pthread_cond_wait(&w->cond, &w->lock);
+		w->done = false;
+		pthread_mutex_unlock(&w->lock);
+	}
+	pthread_mutex_destroy(&w->lock);
+	pthread_cond_destroy(&w->cond);
+	return NULL;
+}
+
+static void *ordered_changer(void *arg)
+{
+	uint64_t seed = 777;
+
+	(void)arg;
+	while (!atomic_load(&stop)) {
+		uint64_t size = rnd(&seed) % (DATA / PAGE) * PAGE;
+		long e0 = atomic_load(&reap_end);
+		bool any = false;
+		int ret;
+
+		/* a request submitted, whose callback had not run when we
+		 * looked: its pin was held, or dropped by a reap still
+		 * running (reap_end not yet past e0) */
+		for (unsigned i = 0; i < NR_SUBMITTERS; i++) {
+			long sg = atomic_load(&submitted_gen[i]);
+
+			any |= atomic_load(&reaped_gen[i]) < sg;
+		}
+		ret = dax_truncate(m, size);
+		if (!ret && any) {
+			if (atomic_load(&reap_begin) <= e0)
+				violation("a truncate returned while a "
+					  "request it saw was unreaped");
+			atomic_fetch_add(&ordered_checks, 1);
+		}
+		if (!ret)
+			ret = dax_truncate(m, MAP_SIZE);
+		if (ret)
+			violation("truncate: %s", strerror(-ret));
+		atomic_fetch_add(&truncates, 1);
+		usleep((useconds_t)(rnd(&seed) % 1000));
+	}
+	return NULL;
+}
+
+static bool truncate_returns_only_after_the_reap(void)
+{
+	char path[] = "/var/tmp/libdax-aio-stress.XXXXXX";
+	pthread_t t[NR_SUBMITTERS + 2];
+	struct dax_region_opts *o;
+	unsigned n = 0;
+	double end;
+	int tmp;
+
+	atomic_store(&truncates, 0);
+	for (unsigned i = 0; i < NR_SUBMITTERS; i++) {
+		atomic_store(&submitted_gen[i], 0);
+		atomic_store(&reaped_gen[i], 0);
+	}
+	tmp = mkstemp(path);
+	stress_check(tmp >= 0, "mkstemp %s", path);
+	close(tmp);
+	fd = open(path, O_RDWR | O_DIRECT);
+	unlink(path);
+	stress_check(fd >= 0, "O_DIRECT open of %s", path);
+	stress_check(dax_region_opts_new(&o) == 0, "opts");
+	dax_region_opts_set_size(o, 64u << 20);
+	stress_check(dax_region_open("memfd:aio-stress2", o, &r) == 0, "open");
+	dax_region_opts_delete(&o);
+	stress_check(dax_mapping_new(r, &ops, NULL, MAP_SIZE, &m) == 0,
+		     "mapping");
+	stress_check(dax_aio_setup(m, 8, &aio) == 0, "dax_aio_setup");
+	stress_check(dax_aio_set_done(aio, on_done_flag) == 0, "set_done");
+	atomic_store(&stop, false);
+	atomic_store(&submitters_gone, false);
+	pthread_create(&t[n++], NULL, slow_reaper, NULL);
+	for (uintptr_t i = 0; i < NR_SUBMITTERS; i++)
+		pthread_create(&t[n++], NULL, submitter, (void *)i);
+	pthread_create(&t[n++], NULL, ordered_changer, NULL);
+	end = stress_now() + stress_seconds();
+	while (stress_now() < end)
+		usleep(10000);
+	atomic_store(&stop, true);
+	for (unsigned i = n; i-- > 1;)
+		pthread_join(t[i], NULL);
+	atomic_store(&submitters_gone, true);
+	pthread_join(t[0], NULL);
+	printf("  %ld truncates, %ld of them with a request in flight\n",
+	       atomic_load(&truncates), atomic_load(&ordered_checks));
+	stress_check(atomic_load(&violations) == 0, "%ld violations",
+		     atomic_load(&violations));
+	stress_check(atomic_load(&ordered_checks) > 0,
+		     "no truncate ran with a request in flight");
+	stress_check(dax_aio_teardown(&aio) == 0, "teardown");
+	stress_check(dax_truncate(m, 0) == 0, "final truncate");
+	dax_mapping_put(&m);
+	stress_check(dax_region_close(&r) == 0, "close");
+	close(fd);
+	return true;
+}
+
 int main(void)
 {
 	stress_run(aio_transfers_race_truncate_and_punch);
+	stress_run(truncate_returns_only_after_the_reap);
 	return stress_report();
 }
