@@ -129,6 +129,7 @@ struct dax_aio {
 	_Atomic unsigned nr_requests;	/* accepted, not yet reaped */
 	struct aio_fd_cache fd_cache[AIO_FD_CACHE];
 	unsigned fd_cache_next;
+	pthread_cond_t progress;	/* (lock) iocbs went to the kernel */
 	pthread_mutex_t reap_lock;	/* one reaper at a time; events below */
 	struct io_event *events;
 	struct aio_req *reqs;
@@ -148,6 +149,7 @@ static void aio_free(struct dax_aio *a)
 	free(a->events);
 	pthread_mutex_destroy(&a->lock);
 	pthread_mutex_destroy(&a->reap_lock);
+	pthread_cond_destroy(&a->progress);
 	free(a);
 }
 
@@ -168,6 +170,7 @@ static void aio_free(struct dax_aio *a)
 DAX_EXPORT int dax_aio_setup(struct dax_mapping *mapping, unsigned depth,
 			     struct dax_aio **aio)
 {
+	pthread_condattr_t ca;
 	struct dax_aio *a;
 	int ret;
 
@@ -186,6 +189,10 @@ DAX_EXPORT int dax_aio_setup(struct dax_mapping *mapping, unsigned depth,
 		return dax_fail(NULL, -ENOMEM, "no memory for an aio context");
 	pthread_mutex_init(&a->lock, NULL);
 	pthread_mutex_init(&a->reap_lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&a->progress, &ca);
+	pthread_condattr_destroy(&ca);
 	a->depth = depth;
 	a->reqs = calloc(depth, sizeof(*a->reqs));
 	a->segs = calloc(depth, sizeof(*a->segs));
@@ -294,6 +301,8 @@ static int submit_locked(struct dax_aio *a)
 		a->nr_kernel += (unsigned)ret;
 		done += (unsigned)ret;
 	}
+	if (a->nr_queued)
+		pthread_cond_broadcast(&a->progress);
 	a->nr_queued = 0;
 	return nreq;
 }
@@ -796,8 +805,22 @@ static int collect(struct dax_aio *a, unsigned min, unsigned max,
 		int got;
 
 		pthread_mutex_lock(&a->lock);
-		n += take_done_locked(a, out + n, max - n);
-		in_kernel = a->nr_kernel;
+		for (;;) {
+			n += take_done_locked(a, out + n, max - n);
+			in_kernel = a->nr_kernel;
+			if (n >= min || in_kernel)
+				break;
+			/* nothing in the kernel: wait for a submission (a
+			 * reaper thread must not spin while idle) */
+			if (!deadline) {
+				pthread_cond_wait(&a->progress, &a->lock);
+			} else if (pthread_cond_timedwait(&a->progress,
+							  &a->lock,
+							  deadline)) {
+				n += take_done_locked(a, out + n, max - n);
+				break;
+			}
+		}
 		pthread_mutex_unlock(&a->lock);
 		if (n == max || !in_kernel)
 			break;
@@ -862,9 +885,10 @@ DAX_EXPORT int dax_aio_set_done(struct dax_aio *aio, dax_aio_done_fn done)
  * For each reaped request: a read marks its entries dirty again, the pin
  * is dropped (a truncate waiting for it may go on), the slot is freed,
  * then the event is stored in @events and the done callback, if any, is
- * called.  Fewer than @min_nr come back when the timeout passes or when no
- * other request is in flight (queued DAX_AIO_MORE requests that were never
- * submitted do not complete).
+ * called.  Fewer than @min_nr come back only when the timeout passes.
+ * With nothing in the kernel the call waits for another thread's
+ * submission (a reaper thread does not spin while idle); requests queued
+ * with DAX_AIO_MORE complete only once submitted.
  *
  * Context: any thread; reapers are serialized; sleeps up to @timeout_ms.
  * A done callback may submit requests, not reap or tear down.

@@ -429,6 +429,39 @@ Test(aio, more_queues_until_submit, .init = setup, .fini = teardown)
 	cr_assert_eq(in_flight(), 0);
 }
 
+struct reaper {
+	int ret;
+	struct dax_aio_event ev;
+	_Atomic bool done;
+};
+
+static void *reap_thread(void *arg)
+{
+	struct reaper *rp = arg;
+
+	rp->ret = dax_aio_reap(aio, 1, 1, &rp->ev, -1);
+	atomic_store(&rp->done, true);
+	return NULL;
+}
+
+Test(aio, idle_reaper_waits_for_a_submission_from_another_thread,
+     .init = setup, .fini = teardown)
+{
+	struct reaper rp = { .ret = -1 };
+	pthread_t t;
+	int marker;
+
+	fill(0, 1, 0, 15);
+	cr_assert_eq(pthread_create(&t, NULL, reap_thread, &rp), 0);
+	sleep_ms(100);
+	cr_assert_not(atomic_load(&rp.done), "returned with nothing to reap");
+	cr_assert_eq(dax_aio_write(aio, 0, PAGE, fd, 0, 0, &marker), 0);
+	pthread_join(t, NULL);
+	cr_assert_eq(rp.ret, 1, "%d", rp.ret);
+	cr_assert_eq(rp.ev.priv, &marker);
+	cr_assert_eq(rp.ev.result, PAGE);
+}
+
 Test(aio, a_range_in_many_pieces_is_split_into_several_iocbs, .init = setup,
      .fini = teardown)
 {
