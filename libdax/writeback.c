@@ -65,7 +65,8 @@
 
 #include "internal.h"
 
-/* Tags set per tree-lock hold: bounds how long faults wait on the lock. */
+/* Entries tagged, locked or unlocked per tree-lock hold: bounds how long
+ * faults wait on the tree lock. */
 #define WB_TAG_BATCH 1024
 /*
  * Entries locked together, and the most pages they may cover: faults on
@@ -238,6 +239,10 @@ static void wb_lock_batch(struct wb *w)
 
 	dax_tree_lock(t);
 	for (unsigned i = 0; i < w->nr; i++) {
+		if (i && i % WB_TAG_BATCH == 0) {
+			dax_tree_unlock(t);	/* let waiting faults in */
+			dax_tree_lock(t);
+		}
 		v = w->item[i].word;
 		if (dax_entry_is_locked(v))
 			continue;
@@ -261,6 +266,10 @@ static void wb_unlock_batch(struct wb *w)
 
 	dax_tree_lock(t);
 	for (unsigned i = 0; i < w->nr; i++) {
+		if (i && i % WB_TAG_BATCH == 0) {
+			dax_tree_unlock(t);	/* let waiting faults in */
+			dax_tree_lock(t);
+		}
 		it = &w->item[i];
 		if (!it->locked)
 			continue;

@@ -9,11 +9,13 @@
 #   nvdimm  qemu's emulated NVDIMM (ACPI NFIT) made device-DAX: the nd
 #           region's deep_flush and badblocks as libdax reads them, an
 #           ndctl inject-error attempt, writeback (wbtest), daxctl-lite
+#   virtio  virtio-pmem made device-DAX: an nd region whose deep_flush is
+#           1, so libdax's writeback ends with a deep flush (wbtest)
 # and runs daxtest (mapping rules), daxlitetest and, once libdax has
 # regions, regiontest (libdax on each device) there.  A kernel warning,
 # oops or bad page fails the boot.
 #
-#   check-vm.sh [BOOT...]      (default: devdax hmem nvdimm)
+#   check-vm.sh [BOOT...]      (default: devdax hmem nvdimm virtio)
 #
 #   VM_CACHE   downloads and builds (default build/vm); a warm cache makes
 #              a run take well under a minute
@@ -33,7 +35,7 @@ mkdir -p "$VM_CACHE"
 VM_CACHE=$(cd "$VM_CACHE" && pwd)
 B=${B:-$VM_CACHE/lib}
 boots=("$@")
-[ ${#boots[@]} -gt 0 ] || boots=(devdax hmem nvdimm)
+[ ${#boots[@]} -gt 0 ] || boots=(devdax hmem nvdimm virtio)
 t_start=$(date +%s)
 say() { echo "check-vm: $* ($(($(date +%s) - t_start))s)"; }
 
@@ -109,7 +111,7 @@ $cc -O2 -g -std=gnu11 -pthread -D_GNU_SOURCE -I"$top/include" \
 		"$top/config-host.mak") -lpthread
 make -s -C "$top" B="$B" "$B/daxctl-lite" >/dev/null
 files+=(-f "$VM_CACHE/bin/wbtest" -f "$B/daxctl-lite"
-	-f "$here/guest-nvdimm.sh")
+	-f "$here/guest-nvdimm.sh" -f "$here/guest-virtio.sh")
 
 # 4. One initramfs for both boots; the kernel command line picks the script.
 cat >"$VM_CACHE/dispatch.sh" <<'EOF'
@@ -121,7 +123,8 @@ echo "no vmtest.boot= on the command line"; exit 1
 EOF
 "$here/mkinitramfs.sh" -o "$VM_CACHE/initrd.gz" -t "$VM_CACHE/dispatch.sh" \
 	-m nd_e820 -m nfit -m nd_pmem -m dax_pmem -m device_dax -m dax_hmem \
-	-m null_blk -b ndctl -b daxctl "${files[@]}" 2>/dev/null
+	-m null_blk -m virtio_pci -m virtio_pmem -b ndctl -b daxctl \
+	"${files[@]}" 2>/dev/null
 
 # 5. The boots, at the same time when there are cores for it (each TCG
 #    guest keeps about one core busy); their lines are prefixed [BOOT].
@@ -130,7 +133,10 @@ boot_one() {
 	case $boot in
 	devdax) env=(VM_PMEM=memmap VM_MEM_MB=1280 VM_PMEM_MB=2048) ;;
 	hmem) env=(VM_PMEM=hmem VM_MEM_MB=2560 VM_PMEM_MB=512) ;;
-	nvdimm) env=(VM_PMEM=nvdimm VM_MEM_MB=1024 VM_PMEM_MB=512) ;;
+	nvdimm) env=(VM_PMEM=nvdimm VM_MEM_MB=1024 VM_PMEM_MB=512
+		     VM_PMEM_FILE="$VM_CACHE/pmem-nvdimm.img") ;;
+	virtio) env=(VM_PMEM=virtio VM_MEM_MB=1024 VM_PMEM_MB=512
+		     VM_PMEM_FILE="$VM_CACHE/pmem-virtio.img") ;;
 	*) echo "check-vm: unknown boot $boot"; return 2 ;;
 	esac
 	set +e
@@ -145,10 +151,17 @@ boot_one() {
 }
 
 parallel=${VM_PARALLEL:-$([ "$(nproc)" -ge 2 ] && echo 1 || echo 0)}
-say "booting: ${boots[*]}$([ "$parallel" = 1 ] && echo ", in parallel")"
+# At most one guest per core at a time: a TCG guest keeps a core busy.
+maxpar=$(nproc)
+say "booting: ${boots[*]}$([ "$parallel" = 1 ] && echo ", $maxpar at a time")"
 declare -A t0 secs
 for boot in "${boots[@]}"; do
 	rm -f "$VM_CACHE/rc-$boot"
+	if [ "$parallel" = 1 ]; then
+		while [ "$(jobs -rp | wc -l)" -ge "$maxpar" ]; do
+			wait -n || true
+		done
+	fi
 	t0[$boot]=$(date +%s)
 	if [ "$parallel" = 1 ]; then
 		{ boot_one "$boot" && rc=0 || rc=$?
