@@ -63,8 +63,10 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 "usage: kvstore [options] [PATH]\n"
-"  PATH              a file, memfd:NAME, /dev/daxX.Y or a daxlite device\n"
-"                    (default " DEFAULT_PATH ", remade each run)\n"
+"  PATH              a file, memfd:NAME, /dev/daxX.Y or a daxlite device;\n"
+"                    a store on it is opened and recovered, anything else\n"
+"                    on it is overwritten by a new store (default\n"
+"                    " DEFAULT_PATH ", remade each run)\n"
 "  --threads N       worker threads (4)\n"
 "  --seconds S       run S seconds (12)\n"
 "  --ops N           run N operations instead\n"
