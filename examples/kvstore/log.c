@@ -14,11 +14,16 @@
  *
  * Writing.  An append holds @lock, writes its record through a pointer
  * from dax_fault(DAX_FAULT_WRITE) and faults for write once more after the
- * stores.  The second fault is what dax_fault(3) asks of a writer that may
- * race a writeback: a commit clears an entry's dirty mark and flushes it;
- * a store that lands after that flush would be left out of the next one
- * unless something marks the entry dirty again.  The second fault costs a
- * tree lookup when the entry is still dirty.
+ * stores.  The pointer came without the entry lock, so a commit's
+ * writeback may flush the entry before the stores land, then clear its
+ * dirty mark: the next commit would skip those stores.  dax_writeback(3)
+ * holds the entry lock from before its flush to after it clears the mark,
+ * so the second fault either finds the entry dirty and unlocked (no
+ * writeback has flushed it since the stores, which are done: the next one
+ * covers them) or waits for that lock and marks the entry dirty again.
+ * When the entry is dirty and unlocked it costs a tree lookup.  (Holding
+ * the entry lock across the stores, DAX_FAULT_LOCK, works too, but would
+ * make every reader of the segment wait for the writer.)
  *
  * Committing.  log_commit() takes the written end under @lock (every
  * record below it is whole: appends store under the same lock), calls
