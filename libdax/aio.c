@@ -789,8 +789,8 @@ static bool time_left(const struct timespec *deadline, struct timespec *left)
 
 /*
  * Wait for completions until @min requests are done or @deadline (NULL:
- * none) passed, collecting up to @max onto @out; once @min are there, take
- * what else is ready without waiting.  Called with reap_lock held.
+ * none) passed, collecting up to @max onto @out (with what the last
+ * io_getevents() returned beyond @min).  Called with reap_lock held.
  * Return: the number collected, or io_getevents()'s errno if none was.
  */
 static int collect(struct dax_aio *a, unsigned min, unsigned max,
@@ -848,7 +848,10 @@ static int collect(struct dax_aio *a, unsigned min, unsigned max,
 		}
 		n += take_done_locked(a, out + n, max - n);
 		pthread_mutex_unlock(&a->lock);
-		if (poll && !got)
+		/* One io_getevents() once @min are in: it returned what was
+		 * there, and polling on while completions trickle in keeps
+		 * the caller from resubmitting (the queue would run dry). */
+		if (poll || n >= min)
 			break;
 	}
 	return (int)n;
