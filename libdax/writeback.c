@@ -47,7 +47,9 @@
  * through a pointer obtained without the entry lock is covered only if it
  * completed before dax_writeback() was called; a writer that stores while
  * a writeback may run holds the entry lock (DAX_FAULT_LOCK) across its
- * stores.  Flushing a page that a truncate freed and reused meanwhile
+ * stores, or faults for write once more after them (that fault finds the
+ * entry dirty and unlocked, so a later writeback covers the stores, or
+ * waits for our lock and marks it dirty again).  Flushing a page that a truncate freed and reused meanwhile
  * cannot happen for a locked entry; the region stays mapped while the
  * call is in flight (dax_region_enter()).
  *
