@@ -646,6 +646,10 @@ void dax_layout_fill_wait(struct dax_mapping *mapping, uint64_t index);
  * (before it changes anything), to check that no pin is held then. */
 int dax_layout_set_drained_hook(struct dax_mapping *mapping,
 				void (*fn)(void *arg), void *arg);
+/* Tests: pins and drains use full fences instead of membarrier (as where
+ * it is missing) when @fenced; only while no pin or drain is in flight.
+ * Return: the previous mode. */
+bool dax_layout_set_fenced(bool fenced);
 /* rmap.c, for the region revoke: the live mapping of the lowest id >= *@id,
  * with a reference; *@id gets its id.  NULL when none is left. */
 struct dax_mapping *dax_rmap_next_mapping(struct dax_rmap *rmap, uint32_t *id);

@@ -188,6 +188,18 @@ static inline void full_fence(void)
 #endif
 }
 
+/* Tests: run the fallback (fences on both sides) as where membarrier is
+ * missing.  Only with no pin call and no layout change in flight. */
+bool dax_layout_set_fenced(bool fenced)
+{
+	bool old;
+
+	pthread_once(&pin_once, pin_init);
+	old = pin_fenced;
+	pin_fenced = fenced;
+	return old;
+}
+
 /* The pin side: order the count store before the flag load. */
 static inline void pin_light_barrier(void)
 {

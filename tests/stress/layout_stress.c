@@ -17,7 +17,8 @@
  * the whole mapping in a loop; a hook that layout.c calls once a change
  * is drained watches the marks for a while.  A pin that slipped past a
  * drain (counted after the drainer read the counts, yet not refused) shows
- * up as a mark set inside the drained window.
+ * up as a mark set inside the drained window.  It runs a second time with
+ * the fallback for kernels without membarrier (full fences on both sides).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -34,8 +35,8 @@
 
 static struct dax_region *r;
 static struct dax_mapping *m;
-static struct dax_region *regions[2];	/* made by prepare() */
-static struct dax_mapping *mappings[2];
+static struct dax_region *regions[3];	/* made by prepare() */
+static struct dax_mapping *mappings[3];
 static const struct dax_mapping_ops ops;
 static _Atomic bool stop;
 static _Atomic long violations, reads_checked, truncates, punches;
@@ -328,13 +329,17 @@ static void drained(void *arg)
 			after - before);
 }
 
-static bool no_pin_slips_into_a_drain(void)
+static bool drain_handshake(unsigned which)
 {
 	pthread_t t[NR_PINNERS];
 	double end;
 
-	r = regions[1];
-	m = mappings[1];
+	r = regions[which];
+	m = mappings[which];
+	atomic_store(&slipped, 0);
+	atomic_store(&drains, 0);
+	atomic_store(&pins_taken, 0);
+	atomic_store(&pins_refused, 0);
 	stress_check(dax_layout_set_drained_hook(m, drained, NULL) == 0,
 		     "hook");
 	atomic_store(&stop, false);
@@ -365,18 +370,35 @@ static bool no_pin_slips_into_a_drain(void)
 	return true;
 }
 
+static bool no_pin_slips_into_a_drain(void)
+{
+	return drain_handshake(1);
+}
+
+/* The same where membarrier is missing: full fences on both sides. */
+static bool no_pin_slips_into_a_drain_fenced(void)
+{
+	bool old = dax_layout_set_fenced(true), ok;
+
+	ok = drain_handshake(2);
+	dax_layout_set_fenced(old);
+	return ok;
+}
+
 /*
- * Both scenarios' regions and mappings are made before anything runs:
+ * All scenarios' regions and mappings are made before anything runs:
  * ThreadSanitizer cannot see liburcu's call_rcu hand-off, so a tree made
  * after the call_rcu thread exists and freed by it (the mapping's last
  * put) shows up as a false race on its reference count.
  */
 static bool prepare(void)
 {
-	static const char *const names[2] = { "memfd:layout-stress",
-					      "memfd:layout-stress-drain" };
+	static const char *const names[3] = {
+		"memfd:layout-stress", "memfd:layout-stress-drain",
+		"memfd:layout-stress-fenced"
+	};
 
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < 3; i++) {
 		struct dax_region_opts *o;
 
 		stress_check(dax_region_opts_new(&o) == 0, "opts");
@@ -397,5 +419,6 @@ int main(void)
 		return 1;
 	stress_run(pins_faults_and_truncates_race);
 	stress_run(no_pin_slips_into_a_drain);
+	stress_run(no_pin_slips_into_a_drain_fenced);
 	return stress_report();
 }
