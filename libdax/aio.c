@@ -22,9 +22,9 @@
  * A request, from call to event
  * -----------------------------
  *   1. validate (alignment to 512 bytes, or to the file's direct I/O
- *      alignment where statx(STATX_DIOALIGN) reports a larger one; the
- *      range inside the mapping's size; the descriptor open) and take a
- *      request slot: a failure here changes nothing;
+ *      alignment where statx(STATX_DIOALIGN) reports a larger one, asked
+ *      once per descriptor number; the range inside the mapping's size)
+ *      and take a request slot: a failure here changes nothing;
  *   2. pin the page range (DAX_AIO_NOWAIT: -EAGAIN instead of waiting for
  *      a layout change that is draining the range);
  *   3. fault the pages in with dax_fault(): read faults when the mapping is
@@ -54,8 +54,15 @@
  * as in the kernel can wait for it without missing a completion.  Faulting
  * and pinning (steps 2-4) run outside it, so submitters on several threads
  * overlap there.  Reapers are serialized by reap_lock; io_getevents() runs
- * outside lock.  Callbacks are called with neither held, after the slot is
- * free, so a callback may submit the next request.
+ * outside lock.  A reaper with nothing in the kernel sleeps on the progress
+ * condition, which every io_submit() signals.  Callbacks are called with
+ * neither held, after the slot is free and the pin dropped, so a callback
+ * may submit the next request (it cannot deadlock on a drain that waits
+ * for its own request's pin).
+ *
+ * A descriptor opened without O_DIRECT works too: the kernel then copies
+ * through the page cache inside io_submit(), and the request completes at
+ * once (but is reaped, and unpinned, like any other).
  */
 #include <limits.h>
 #include <pthread.h>
