@@ -218,6 +218,28 @@ Test(aio, write_to_a_file_and_read_back_round_trip, .init = setup,
 	assert_nothing_pinned();
 }
 
+Test(aio, read_entries_are_dirty_again_after_a_writeback_during_the_transfer,
+     .init = setup, .fini = teardown)
+{
+	uint64_t first = 2 * MiB / PAGE, last = first + 15;
+
+	fill(0, 16, 0, 16);
+	cr_assert_eq(dax_aio_write(aio, 0, 16 * PAGE, fd, 0, 0, NULL), 0);
+	cr_assert_eq(reap_one().result, 16 * PAGE);
+	cr_assert_eq(dax_aio_read(aio, fd, 0, 2 * MiB, 16 * PAGE, 0, NULL), 0);
+	cr_assert(dax_tree_get_mark(m->tree, first, DAX_ENTRY_MARK_DIRTY));
+	/* a writeback while the transfer is (or was) in flight, unreaped */
+	cr_assert_eq(dax_writeback(m, first, last), 0, "%s", dax_errormsg());
+	cr_assert_not(dax_tree_get_mark(m->tree, first,
+					DAX_ENTRY_MARK_DIRTY));
+	cr_assert_eq(reap_one().result, 16 * PAGE);
+	for (uint64_t i = first; i <= last; i++)
+		cr_assert(dax_tree_get_mark(m->tree, i, DAX_ENTRY_MARK_DIRTY),
+			  "page %llu clean after the reap",
+			  (unsigned long long)i);
+	check_mapping(2 * MiB, 16 * PAGE, 0, 16);
+}
+
 static bool zero_hole(uint64_t src_byte)
 {
 	/* the range below starts at page 500: pages 500..507 and 1028..1030
