@@ -1125,7 +1125,9 @@ DAX_EXPORT int dax_tree_new(struct dax_tree **tree)
 	pthread_mutex_init(&t->lock, &attr);
 	pthread_mutexattr_destroy(&attr);
 	t->next_chunk_bytes = sizeof(struct tree_chunk) + sizeof(struct tree_node);
-	atomic_init(&t->refs, 1);
+	/* an atomic store, not atomic_init(): the last put may run on liburcu's
+	 * call_rcu thread, and ThreadSanitizer sees atomic_init as a plain write */
+	atomic_store_explicit(&t->refs, 1, memory_order_relaxed);
 	*tree = t;
 	return 0;
 }
