@@ -126,10 +126,12 @@ static int parse(int argc, char **argv, struct cli *c)
 		char *end = NULL;
 		unsigned long long v = 0;
 
-		if (optarg) {
+		/* Every option's argument is a number except --seconds (a
+		 * double, parsed below) and --backup (a file name). */
+		if (optarg && ch != 's' && ch != 'b') {
 			errno = 0;
 			v = strtoull(optarg, &end, 0);
-			if (ch != 's' && (errno || *end || end == optarg)) {
+			if (errno || *end || end == optarg) {
 				fprintf(stderr, "kvstore: not a number: %s\n",
 					optarg);
 				return -1;
