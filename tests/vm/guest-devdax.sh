@@ -2,8 +2,12 @@
 # The first boot of check-vm (/test.sh in the guest, VM_PMEM=memmap, 2 GiB
 # of emulated pmem): real device-DAX made by ndctl at 4 KiB, 2 MiB and
 # 1 GiB alignment, then the daxlite module at 4 KiB and 2 MiB: the mapping
-# rules (daxtest), the busy query and removal (daxlitetest).
+# rules (daxtest), the busy query and removal (daxlitetest); the example
+# engines on them (guest-engines.sh): kvstore on device-DAX at 4 KiB and
+# 2 MiB (a run, a second process reading every key back, a SIGKILL crash
+# test) and on daxlite at 2 MiB, blockcache on device-DAX at 2 MiB.
 . /opt/guest-lib.sh
+. /opt/guest-engines.sh
 
 step ndctl list -R
 for a in 4K 2M 1G; do
@@ -11,6 +15,17 @@ for a in 4K 2M 1G; do
 	step ndctl create-namespace -f -e namespace0.0 -m devdax -a "$a" >/dev/null
 	step daxtest /dev/dax0.0
 	step regiontest /dev/dax0.0
+	# The engines on what regiontest left there (not a store: formatted).
+	case $a in
+	4K)
+		kvstore_run /dev/dax0.0 "device-DAX 4K"
+		kvstore_crash /dev/dax0.0 "device-DAX 4K" 3 ;;
+	2M)
+		kvstore_run /dev/dax0.0 "device-DAX 2M"
+		kvstore_again /dev/dax0.0 "device-DAX 2M"
+		kvstore_crash /dev/dax0.0 "device-DAX 2M" 5
+		blockcache_run /dev/dax0.0 "device-DAX 2M" ;;
+	esac
 done
 # A legacy (e820) region: no deep_flush attribute, an empty badblocks.
 progress "libdax sysfs side and writeback (wbtest)"
@@ -27,6 +42,7 @@ grep daxlite /proc/iomem | head -n 4
 step daxtest /dev/daxlite0
 step daxtest /dev/daxlite1
 step regiontest /dev/daxlite1
+kvstore_run /dev/daxlite1 "daxlite 2M"
 expect_dmesg "daxlite_mmap: fail, attempted private mapping"
 expect_dmesg "daxlite_mmap: fail, unaligned vma"
 
