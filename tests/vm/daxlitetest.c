@@ -49,21 +49,7 @@
 
 #define PIPE_BYTES (64u << 10)
 
-static int failures;
-
-static void check(int cond, const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("%s - ", cond ? "ok" : "not ok");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-	fflush(stdout);
-	if (!cond)
-		failures++;
-}
+#include "vmtest.h"
 
 static int busy(int fd, uint64_t off, uint64_t len, struct daxlite_busy *q)
 {

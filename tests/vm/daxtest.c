@@ -32,21 +32,7 @@
 
 #include "daxlite_uapi.h"
 
-static int failures;
-
-static void check(int cond, const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("%s - ", cond ? "ok" : "not ok");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-	fflush(stdout);
-	if (!cond)
-		failures++;
-}
+#include "vmtest.h"
 
 static char sysdir[128];	/* /sys/dev/char/MAJ:MIN */
 

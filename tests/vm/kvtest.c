@@ -45,21 +45,7 @@
 #define UNREPORTED_MAX 64
 #define FIRST_REPORT_MS 60000
 
-static int failures;
-
-static void check(int cond, const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("%s - ", cond ? "ok" : "not ok");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-	fflush(stdout);
-	if (!cond)
-		failures++;
-}
+#include "vmtest.h"
 
 static double now_s(void)
 {

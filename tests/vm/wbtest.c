@@ -29,21 +29,7 @@
 
 #include "libdax.h"
 
-static int failures;
-
-static void check(int cond, const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("%s - ", cond ? "ok" : "not ok");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-	fflush(stdout);
-	if (!cond)
-		failures++;
-}
+#include "vmtest.h"
 
 static void log_line(void *priv, enum dax_log_level level, const char *msg)
 {
