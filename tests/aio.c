@@ -65,13 +65,7 @@ static void teardown(void)
 	fd = plain_fd = -1;
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	cr_assert_eq(system(cmd), 0);
-	if (m) {
-		dax_fault_release_blocks(m);
-		dax_mapping_put(&m);
-	}
-	if (r)
-		cr_assert_eq(dax_region_close(&r), 0, "%s", dax_errormsg());
-	dax_rcu_barrier();
+	test_end_mapping_and_region(&m, &r);
 }
 
 static uint8_t pattern(uint64_t byte, unsigned seed)

@@ -145,4 +145,23 @@ static inline void test_open_readonly_file(uint64_t size,
 	cr_assert_eq(ret, 0, "%s", dax_errormsg());
 }
 
+/*
+ * The end of a test that faulted blocks in a mapping of a region: the
+ * blocks go back to the allocator (so its accounting ends even), then the
+ * mapping, then the region, and the grace period that frees their nodes.
+ * Needs libdax/internal.h (dax_fault_release_blocks) and the caller's
+ * static mapping @m and region @r.
+ */
+#define test_end_mapping_and_region(m, r)                                       \
+	do {                                                                     \
+		if (*(m)) {                                                      \
+			dax_fault_release_blocks(*(m));                          \
+			dax_mapping_put(m);                                      \
+		}                                                                \
+		if (*(r))                                                        \
+			cr_assert_eq(dax_region_close(r), 0, "%s",              \
+				     dax_errormsg());                            \
+		dax_rcu_barrier();                                               \
+	} while (0)
+
 #endif /* LIBDAX_TEST_HELPERS_H */

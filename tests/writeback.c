@@ -62,13 +62,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-	if (m) {
-		dax_fault_release_blocks(m);
-		dax_mapping_put(&m);
-	}
-	if (r)
-		cr_assert_eq(dax_region_close(&r), 0, "%s", dax_errormsg());
-	dax_rcu_barrier();
+	test_end_mapping_and_region(&m, &r);
 }
 
 static struct dax_fault_ext fault_ok(uint64_t index, unsigned flags)
