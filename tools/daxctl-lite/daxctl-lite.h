@@ -88,6 +88,9 @@ void sysfs_describe_chardev(const struct cli_opts *o, const char *path,
 			    struct json_object *jregion);
 
 /* region.c: regions opened through libdax */
+/* The JSON schema's name of a kind ("devdax", "module", "emulated"), NULL
+ * for a kind it does not know: independent of dax_region_kind_name(). */
+const char *region_kind_name(unsigned kind);
 struct dax_region;
 int region_open(const struct cli_opts *o, const char *path,
 		struct dax_region **region, char *msg, size_t len);

@@ -39,8 +39,7 @@ int region_open(const struct cli_opts *o, const char *path,
 	return ret;
 }
 
-/* The schema's kind names, independent of dax_region_kind_name()'s. */
-static const char *kind_name(enum dax_region_kind kind)
+const char *region_kind_name(unsigned kind)
 {
 	switch (kind) {
 	case DAX_REGION_KIND_DEVDAX:
@@ -64,7 +63,7 @@ struct json_object *region_to_json(const struct cli_opts *o,
 	unsigned i;
 
 	json_set_str(jr, "path", path);
-	json_set_str(jr, "kind", kind_name(kind));
+	json_set_str(jr, "kind", region_kind_name(kind));
 	if (kind != DAX_REGION_KIND_EMULATED) {
 		json_set_str(jr, "chardev",
 			     strrchr(path, '/') ? strrchr(path, '/') + 1 : path);

@@ -146,19 +146,6 @@ static const char *exited_why(const struct dax_pub_info *pi,
 	return NULL;
 }
 
-static const char *kind_name(unsigned kind)
-{
-	switch (kind) {
-	case DAX_REGION_KIND_DEVDAX:
-		return "devdax";
-	case DAX_REGION_KIND_MODULE:
-		return "module";
-	case DAX_REGION_KIND_EMULATED:
-		return "emulated";
-	}
-	return NULL;
-}
-
 static struct json_object *allocator_to_json(const struct dax_pub_info *pi)
 {
 	struct json_object *ja, *jo;
@@ -203,7 +190,7 @@ static struct json_object *user_to_json(const char *file,
 	json_set_u64(ju, "start_time", pi->start_time);
 	json_set_u64(ju, "open_time", pi->open_time / 1000000000u);
 	json_set_str(ju, "path", pi->path);
-	json_set_str(ju, "kind", kind_name(pi->kind));
+	json_set_str(ju, "kind", region_kind_name(pi->kind));
 	if (pi->dev) {
 		snprintf(dev, sizeof(dev), "%u:%u", major(pi->dev),
 			 minor(pi->dev));
