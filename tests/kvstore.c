@@ -511,3 +511,28 @@ Test(kvstore, torn_superblock_copy_falls_back_to_the_other)
 			     "key %u", k);
 	cr_assert_eq(kv_close(&kv), 0);
 }
+
+/*
+ * A store opened as a region of another size (a wrong --size) is refused
+ * with the size it was made for, and its keys are all there afterwards:
+ * it is never mistaken for garbage and formatted over.
+ */
+Test(kvstore, a_store_opened_with_another_size_is_refused_not_formatted)
+{
+	struct kv_store *kv = open_store(48 * MiB, 0, true);
+	struct kv_opts o = { .path = path, .size = 32 * MiB, .commit_ms = -1,
+			     .compact_pct = -1, .keys_hint = 4096 };
+	struct kv_store *other = NULL;
+
+	for (unsigned k = 0; k < 50; k++)
+		put_key(kv, k, k, 100);
+	cr_assert_eq(kv_commit(kv), 0);
+	cr_assert_eq(kv_close(&kv), 0);
+	kv_assert_fails(kv_open(&o, &other), -EINVAL,
+			"made for a region of 50331648 bytes");
+	cr_assert_null(other);
+	kv = open_store(0, 0, false);	/* its own size */
+	for (unsigned k = 0; k < 50; k++)
+		cr_assert_eq(get_version(kv, k), (int64_t)k, "key %u", k);
+	cr_assert_eq(kv_close(&kv), 0);
+}

@@ -370,10 +370,16 @@ static uint32_t super_crc(const struct kv_super *sb)
 	return kv_crc32c(0, &s, sizeof(s));
 }
 
-static bool super_valid(const struct kv_super *sb, uint64_t region_size)
+/* A superblock copy written by this engine (whatever region it fits). */
+static bool super_is_store(const struct kv_super *sb)
 {
 	return !memcmp(sb->magic, SUPER_MAGIC, sizeof(SUPER_MAGIC)) &&
-	       sb->version == SUPER_VERSION && sb->crc == super_crc(sb) &&
+	       sb->version == SUPER_VERSION && sb->crc == super_crc(sb);
+}
+
+static bool super_valid(const struct kv_super *sb, uint64_t region_size)
+{
+	return super_is_store(sb) &&
 	       sb->region_size == region_size && sb->nr_slots >= 4 &&
 	       sb->slot0 == KV_SEG_SIZE &&
 	       sb->slot0 + sb->nr_slots * KV_SEG_SIZE <= region_size &&
@@ -590,6 +596,19 @@ int log_open(struct kv_log *log, struct dax_region *region, bool fresh,
 	memcpy(&b, log->base + KV_SUPER_SIZE, sizeof(b));
 	if (!fresh) {
 		bool va = super_valid(&a, size), vb = super_valid(&b, size);
+		const struct kv_super *other = super_is_store(&a) ? &a :
+					       super_is_store(&b) ? &b : NULL;
+
+		/*
+		 * A store made for a region of another size is not garbage
+		 * to format over: a wrong --size must not cost the data.
+		 */
+		if (!va && !vb && other && other->region_size != size)
+			return kv_fail(-EINVAL, "the region holds a store made "
+				       "for a region of %" PRIu64 " bytes, "
+				       "not %" PRIu64 ": open it with that "
+				       "size, or format it (fresh)",
+				       other->region_size, size);
 
 		if (va && vb)
 			sb = a.generation > b.generation ? &a : &b;

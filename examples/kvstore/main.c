@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,6 +41,7 @@
 struct cli {
 	const char *path;
 	uint64_t size, align;
+	bool size_given;	/* --size: else a file keeps its size */
 	struct wl_opts wl;
 	bool compact;		/* background compaction (on by default) */
 	const char *backup;	/* the final backup's file */
@@ -74,7 +76,8 @@ static void usage(FILE *f)
 "  --value-size B    mean value size in bytes, values vary +-50%% (200)\n"
 "  --read-pct P      share of gets in percent (80); of the rest, one in\n"
 "                    20 is a delete\n"
-"  --size BYTES      region size for a new file or memfd (64 MiB)\n"
+"  --size BYTES      region size for a new file or memfd (64 MiB; an\n"
+"                    existing file keeps its own size)\n"
 "  --align BYTES     alignment of a file or memfd region: 4096 gives\n"
 "                    4 KiB entries only, as a 4 KiB device-DAX (2 MiB)\n"
 "  --commit-ms MS    group commit period (10); 0: every put commits\n"
@@ -151,7 +154,7 @@ static int parse(int argc, char **argv, struct cli *c)
 		case 'k': c->wl.keys = (unsigned)v; break;
 		case 'v': c->wl.value_size = (unsigned)v; break;
 		case 'r': c->wl.read_pct = (unsigned)v; break;
-		case 'S': c->size = v; break;
+		case 'S': c->size = v; c->size_given = true; break;
 		case 'A': c->align = v; break;
 		case 'c': c->commit_ms = (int)v; break;
 		case 'C': c->compact = false; break;
@@ -586,9 +589,14 @@ int main(int argc, char **argv)
 {
 	struct cli c;
 	char path[4096];
+	struct stat st;
 
 	if (parse(argc, argv, &c))
 		return 2;
+	/* An existing store file opens at its own size unless told. */
+	if (c.path && !c.size_given && !stat(c.path, &st) &&
+	    S_ISREG(st.st_mode) && st.st_size > 0)
+		c.size = 0;
 	if (c.crash_child) {
 		if (!c.path) {
 			fprintf(stderr, "kvstore: --crash-test-child needs a "
