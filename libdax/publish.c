@@ -502,9 +502,15 @@ static void pub_fill(struct dax_region *region, struct pub_page *pg,
 	max_order = nr_pages ? 63 - (unsigned)__builtin_clzll(nr_pages) : 0;
 	pg->max_order = max_order < DAX_ALLOC_NR_ORDERS ?
 				max_order : DAX_ALLOC_NR_ORDERS - 1;
-	/* The header before the magic: a reader that sees the magic sees it. */
-	atomic_thread_fence(memory_order_release);
-	memcpy(pg->magic, PUB_MAGIC, sizeof(pg->magic));
+	/* The header before the magic: a reader that sees the magic sees it
+	 * (one release store of the 8 magic bytes, at offset 0). */
+	{
+		uint64_t magic;
+
+		memcpy(&magic, PUB_MAGIC, sizeof(magic));
+		__atomic_store_n((uint64_t *)(void *)pg->magic, magic,
+				 __ATOMIC_RELEASE);
+	}
 }
 
 /*

@@ -779,8 +779,8 @@ bool bc_borrow_break_requested(const struct bc_borrow *b)
 
 bool bc_borrow_revoked(const struct bc_borrow *b)
 {
-	/* The caller's reads of the data come before the answer. */
-	atomic_thread_fence(memory_order_acquire);
+	/* The caller's reads of the data come before the answer:
+	 * dax_lease_is_revoked() orders memory like a lock (its man page). */
 	return !b || dax_lease_is_revoked(b->lease);
 }
 
