@@ -88,14 +88,6 @@ static double cpu_seconds(void)
 	       ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
 }
 
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static uint64_t rnd(uint64_t *s)
 {
 	*s ^= *s << 13;
@@ -137,7 +129,7 @@ static struct result libdax_run(const char *path, unsigned depth,
 	ret = dax_aio_setup(m, depth, &aio);
 	if (ret)
 		die("dax_aio_setup", ret);
-	t0 = now();
+	t0 = bench_now();
 	c0 = cpu_seconds();
 	for (unsigned i = 0; i < depth; i++)
 		submit_one(aio, fd, &seed, i + 1 < depth ? DAX_AIO_MORE : 0);
@@ -154,7 +146,7 @@ static struct result libdax_run(const char *path, unsigned depth,
 				   i + 1 < n ? DAX_AIO_MORE : 0);
 		}
 		done += (uint64_t)n;
-		t = now();
+		t = bench_now();
 	} while (t - t0 < secs);
 	c0 = cpu_seconds() - c0;
 	dax_aio_teardown(&aio);
@@ -189,7 +181,7 @@ static struct result raw_run(const char *path, unsigned depth, double secs)
 	ret = io_setup((int)depth, &ctx);
 	if (ret)
 		die("io_setup", ret);
-	t0 = now();
+	t0 = bench_now();
 	c0 = cpu_seconds();
 	for (unsigned i = 0; i < depth; i++) {
 		raw_prep(&cbs[i], &iov[i], fd, &seed);
@@ -213,7 +205,7 @@ static struct result raw_run(const char *path, unsigned depth, double secs)
 		if (n > 0 && io_submit(ctx, n, q) != n)
 			die("io_submit", -EIO);
 		done += n > 0 ? (uint64_t)n : 0;
-		t = now();
+		t = bench_now();
 	} while (t - t0 < secs);
 	c0 = cpu_seconds() - c0;
 	io_destroy(ctx);	/* waits for the writes in flight */

@@ -33,14 +33,6 @@ static bool quick;
 static struct dax_region *region;
 static struct dax_alloc *alloc;
 
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 enum mode { PAIR_DEFERRED, PAIR_IMMEDIATE, BATCH_DEFERRED };
 
 struct job {
@@ -63,7 +55,7 @@ static void *worker(void *arg)
 	uint64_t pages[64];
 
 	pthread_barrier_wait(j->start);
-	j->t0 = now();
+	j->t0 = bench_now();
 	for (long i = 0; i < j->iters; i++) {
 		switch (j->mode) {
 		case PAIR_DEFERRED:
@@ -90,7 +82,7 @@ static void *worker(void *arg)
 			break;
 		}
 	}
-	j->t1 = now();
+	j->t1 = bench_now();
 	return NULL;
 }
 

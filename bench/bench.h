@@ -19,6 +19,29 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
+
+/* Wall-clock seconds. */
+static inline double bench_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/*
+ * This thread's CPU seconds: on a shared machine a wall-clock run also
+ * counts the time other programs held the CPU, so single-thread rows are
+ * timed with this.  (Cache pollution by them still shows.)
+ */
+static inline double bench_cpu_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
 
 /* DAX_BENCH_QUICK set (to anything but "0"): fewer runs, smaller sets. */
 static inline bool bench_quick(void)

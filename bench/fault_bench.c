@@ -46,14 +46,6 @@ static bool quick;
 
 static volatile uint64_t sink;
 
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static void die(const char *what, int ret)
 {
 	fprintf(stderr, "fault_bench: %s: %s (%s)\n", what, strerror(-ret),
@@ -95,7 +87,7 @@ static double touch_dax(bool per_page, struct dax_fault_stats *st)
 	ret = dax_mapping_new(r, &default_ops, NULL, touch_bytes, &m);
 	if (ret)
 		die("mapping", ret);
-	t0 = now();
+	t0 = bench_now();
 	if (per_page) {
 		for (uint64_t i = 0; i < pages; i++) {
 			ret = dax_fault(m, i, DAX_FAULT_WRITE |
@@ -114,7 +106,7 @@ static double touch_dax(bool per_page, struct dax_fault_stats *st)
 				((volatile char *)ext.entry_addr)[p * PAGE] = 1;
 		}
 	}
-	t = now() - t0;
+	t = bench_now() - t0;
 	dax_fault_get_stats(m, st);
 	dax_fault_release_blocks(m);
 	dax_mapping_put(&m);
@@ -176,10 +168,10 @@ static double touch_raw(enum raw_kind kind, bool *huge)
 		fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
 			  (off_t)len);
 	}
-	t0 = now();
+	t0 = bench_now();
 	for (size_t off = 0; off < len; off += PAGE)
 		((volatile char *)p)[off] = 1;
-	t = now() - t0;
+	t = bench_now() - t0;
 	{
 		/* Did the kernel use huge pages?  AnonHugePages /
 		 * ShmemPmdMapped / FilePmdMapped of our mapping. */
@@ -267,34 +259,34 @@ static void hot_path(struct hot *h)
 	for (int run = 0; run < hot_passes; run++) {
 		double v;
 
-		t0 = now();
+		t0 = bench_now();
 		for (uint64_t i = 0; i < HOT_PAGES; i++)
 			acc += dax_tree_load(t, i);
-		v = per_op(now() - t0, HOT_PAGES);
+		v = per_op(bench_now() - t0, HOT_PAGES);
 		h->load_ns = v < h->load_ns ? v : h->load_ns;
 
-		t0 = now();
+		t0 = bench_now();
 		for (uint64_t i = 0; i < HOT_PAGES; i++) {
 			dax_fault(m, i, 0, &ext);
 			acc += (uintptr_t)ext.addr;
 		}
-		v = per_op(now() - t0, HOT_PAGES);
+		v = per_op(bench_now() - t0, HOT_PAGES);
 		h->read_ns = v < h->read_ns ? v : h->read_ns;
 
-		t0 = now();
+		t0 = bench_now();
 		for (uint64_t i = 0; i < HOT_PAGES; i++) {
 			dax_fault(m, i, DAX_FAULT_WRITE, &ext);
 			acc += (uintptr_t)ext.addr;
 		}
-		v = per_op(now() - t0, HOT_PAGES);
+		v = per_op(bench_now() - t0, HOT_PAGES);
 		h->write_ns = v < h->write_ns ? v : h->write_ns;
 
-		t0 = now();
+		t0 = bench_now();
 		for (uint64_t i = 0; i < HOT_PAGES; i++) {
 			dax_fault(m2, i, DAX_FAULT_SIZE_2M, &ext);
 			acc += (uintptr_t)ext.addr;
 		}
-		v = per_op(now() - t0, HOT_PAGES);
+		v = per_op(bench_now() - t0, HOT_PAGES);
 		h->read2m_ns = v < h->read2m_ns ? v : h->read2m_ns;
 
 		/*
@@ -303,30 +295,30 @@ static void hot_path(struct hot *h)
 		 * overlap one bare load with the next, which flatters the
 		 * bare load in the independent loop above.
 		 */
-		t0 = now();
+		t0 = bench_now();
 		for (uint64_t i = 0, d = 0; i < HOT_PAGES; i++) {
 			d = dax_tree_load(t, i + (d >> 63));
 			acc += d;
 		}
-		v = per_op(now() - t0, HOT_PAGES);
+		v = per_op(bench_now() - t0, HOT_PAGES);
 		h->load_dep_ns = v < h->load_dep_ns ? v : h->load_dep_ns;
 
-		t0 = now();
+		t0 = bench_now();
 		for (uint64_t i = 0, d = 0; i < HOT_PAGES; i++) {
 			dax_fault(m, i + (d >> 63), 0, &ext);
 			d = (uintptr_t)ext.addr;
 			acc += d;
 		}
-		v = per_op(now() - t0, HOT_PAGES);
+		v = per_op(bench_now() - t0, HOT_PAGES);
 		h->read_dep_ns = v < h->read_dep_ns ? v : h->read_dep_ns;
 
-		t0 = now();
+		t0 = bench_now();
 		for (uint64_t i = 0, d = 0; i < HOT_PAGES; i++) {
 			dax_fault(m, i + (d >> 63), DAX_FAULT_WRITE, &ext);
 			d = (uintptr_t)ext.addr;
 			acc += d;
 		}
-		v = per_op(now() - t0, HOT_PAGES);
+		v = per_op(bench_now() - t0, HOT_PAGES);
 		h->write_dep_ns = v < h->write_dep_ns ? v : h->write_dep_ns;
 	}
 	sink = acc;

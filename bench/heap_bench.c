@@ -57,14 +57,6 @@ static const char *const kind_name[NR_KINDS] = {
 	"dax_heap", "dax_heap notc", "je malloc", "je mallocx", "glibc",
 };
 
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static inline void *do_malloc(enum kind k, size_t n)
 {
 	switch (k) {
@@ -124,7 +116,7 @@ static void *worker(void *arg)
 							    rand_r(&seed) % 5 :
 							    rand_r(&seed) % 11);
 	pthread_barrier_wait(j->start);
-	j->t0 = now();
+	j->t0 = bench_now();
 	for (long i = 0; i < j->steps; i++) {
 		unsigned s = (unsigned)(i % RING);
 
@@ -134,7 +126,7 @@ static void *worker(void *arg)
 			abort();
 		*(volatile char *)ring[s] = 1;	/* touch it */
 	}
-	j->t1 = now();
+	j->t1 = bench_now();
 	for (int s = 0; s < RING; s++)
 		do_free(j->kind, ring[s]);
 	return NULL;

@@ -33,14 +33,6 @@
 
 #define RUNS 5
 
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static const struct dax_mapping_ops no_ops;
 static struct dax_rmap *rmap;
 static struct dax_mapping *m;
@@ -66,19 +58,19 @@ static volatile uint64_t sink;
 
 static double ns_mutex_pair(void)
 {
-	double t0 = now();
+	double t0 = bench_now();
 
 	for (long i = 0; i < iters; i++) {
 		pthread_mutex_lock(&mutex);
 		sink++;
 		pthread_mutex_unlock(&mutex);
 	}
-	return (now() - t0) * 1e9 / iters;
+	return (bench_now() - t0) * 1e9 / iters;
 }
 
 static double ns_lookup_mutex_pair(void)
 {
-	double t0 = now();
+	double t0 = bench_now();
 
 	for (long i = 0; i < iters; i++) {
 		sink += dax_tree_load(m->tree, 700);
@@ -86,7 +78,7 @@ static double ns_lookup_mutex_pair(void)
 		sink++;
 		pthread_mutex_unlock(&mutex);
 	}
-	return (now() - t0) * 1e9 / iters;
+	return (bench_now() - t0) * 1e9 / iters;
 }
 
 static uint64_t bench_index;
@@ -94,20 +86,20 @@ static uint64_t bench_index;
 static double ns_entry_pair(void)
 {
 	dax_cookie_t c;
-	double t0 = now();
+	double t0 = bench_now();
 
 	for (long i = 0; i < iters; i++) {
 		dax_lock_index(m, bench_index, &c);
 		sink++;
 		dax_unlock(m, c);
 	}
-	return (now() - t0) * 1e9 / iters;
+	return (bench_now() - t0) * 1e9 / iters;
 }
 
 static double ns_range_pair(void)
 {
 	dax_cookie_t c;
-	double t0 = now();
+	double t0 = bench_now();
 	long n = iters / 4;
 
 	for (long i = 0; i < n; i++) {
@@ -115,20 +107,20 @@ static double ns_range_pair(void)
 		sink++;
 		dax_unlock(m, c);
 	}
-	return (now() - t0) * 1e9 / n;
+	return (bench_now() - t0) * 1e9 / n;
 }
 
 static double ns_pfn_pair(void)
 {
 	dax_cookie_t c;
-	double t0 = now();
+	double t0 = bench_now();
 
 	for (long i = 0; i < iters; i++) {
 		dax_rmap_lock_pfn(rmap, 1024 + 188, &c);
 		sink++;
 		dax_rmap_unlock_pfn(rmap, c);
 	}
-	return (now() - t0) * 1e9 / iters;
+	return (bench_now() - t0) * 1e9 / iters;
 }
 
 static double best(double (*fn)(void))
@@ -197,12 +189,12 @@ static struct contended contend_once(bool mutex_run)
 	for (int i = 0; i < 2; i++)
 		pthread_create(&th[i], NULL, contender, &ops[i]);
 	dax_waitq_get_stats(m->wq, &s0);
-	t0 = now();
+	t0 = bench_now();
 	atomic_store_explicit(&go, true, memory_order_release);
 	while (nanosleep(&ts, &ts))
 		;
 	atomic_store(&stop, true);
-	t = now() - t0;
+	t = bench_now() - t0;
 	for (int i = 0; i < 2; i++)
 		pthread_join(th[i], NULL);
 	dax_waitq_get_stats(m->wq, &s1);

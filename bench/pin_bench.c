@@ -35,22 +35,6 @@ static const struct dax_mapping_ops ops;
 static _Atomic long shared __attribute__((aligned(64)));
 static pthread_barrier_t bar;
 
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static double cpu_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static double cpu_used[2];	/* seconds of CPU each thread's loop took */
 
 static void *pin_loop(void *arg)
@@ -59,7 +43,7 @@ static void *pin_loop(void *arg)
 	double c0;
 
 	pthread_barrier_wait(&bar);
-	c0 = cpu_now();
+	c0 = bench_cpu_now();
 	for (int i = 0; i < nr_ops; i++) {
 		struct dax_pin *p;
 
@@ -67,7 +51,7 @@ static void *pin_loop(void *arg)
 			abort();
 		dax_unpin(&p);
 	}
-	cpu_used[(uintptr_t)arg] = cpu_now() - c0;
+	cpu_used[(uintptr_t)arg] = bench_cpu_now() - c0;
 	return NULL;
 }
 
@@ -76,12 +60,12 @@ static void *shared_loop(void *arg)
 	double c0;
 
 	pthread_barrier_wait(&bar);
-	c0 = cpu_now();
+	c0 = bench_cpu_now();
 	for (int i = 0; i < nr_ops; i++) {
 		atomic_fetch_add(&shared, 1);
 		atomic_fetch_sub(&shared, 1);
 	}
-	cpu_used[(uintptr_t)arg] = cpu_now() - c0;
+	cpu_used[(uintptr_t)arg] = bench_cpu_now() - c0;
 	return NULL;
 }
 
@@ -96,14 +80,14 @@ static double run(void *(*fn)(void *), unsigned n, double *cpu_ns)
 	for (uintptr_t i = 0; i < n; i++)
 		pthread_create(&t[i], NULL, fn, (void *)i);
 	pthread_barrier_wait(&bar);
-	t0 = now();
+	t0 = bench_now();
 	for (unsigned i = 0; i < n; i++)
 		pthread_join(t[i], NULL);
 	pthread_barrier_destroy(&bar);
 	for (unsigned i = 0; i < n; i++)
 		cpu += cpu_used[i];
 	*cpu_ns = cpu * 1e9 / ((double)n * nr_ops);
-	return (double)n * nr_ops / (now() - t0) / 1e6;
+	return (double)n * nr_ops / (bench_now() - t0) / 1e6;
 }
 
 struct holder {
@@ -141,10 +125,10 @@ static double truncate_us(unsigned n)
 			return -1;
 	if (n)
 		pthread_create(&t, NULL, release_later, &h);
-	t0 = now();
+	t0 = bench_now();
 	if (dax_truncate(m, 8 << 20))
 		return -1;
-	us = (now() - t0) * 1e6;
+	us = (bench_now() - t0) * 1e6;
 	if (n)
 		pthread_join(t, NULL);
 	return us;

@@ -54,22 +54,6 @@
 
 static bool quick;
 
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static double cpu_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 #define READ_REPS 20
 
 struct flavor {
@@ -147,13 +131,13 @@ static void *read_side(void *arg)
 	if (!f->auto_register)
 		f->reg();
 	for (int rep = 0; rep < READ_REPS; rep++) {
-		double t0 = cpu_now(), ns;
+		double t0 = bench_cpu_now(), ns;
 
 		for (long i = 0; i < j->iters; i++) {
 			f->read_lock();
 			f->read_unlock();
 		}
-		ns = (cpu_now() - t0) * 1e9 / j->iters;
+		ns = (bench_cpu_now() - t0) * 1e9 / j->iters;
 		if (ns < best)
 			best = ns;
 	}
@@ -236,24 +220,24 @@ static void *dax_side(void *arg)
 
 	d->tree_new(&t);
 	d->insert(t, 1, 0, 5);
-	t0 = now();
+	t0 = bench_now();
 	sink += d->load(t, 1);	/* first use: registers this thread */
-	j->first_ns = (now() - t0) * 1e9;
+	j->first_ns = (bench_now() - t0) * 1e9;
 	d->erase(t, 1);
 	j->load_ns = j->empty_ns = 1e9;
 	for (int rep = 0; rep < READ_REPS; rep++) {
 		double ns;
 
-		t0 = cpu_now();
+		t0 = bench_cpu_now();
 		for (long i = 0; i < j->iters; i++)
 			sink += d->load(t, i);
-		ns = (cpu_now() - t0) * 1e9 / j->iters;
+		ns = (bench_cpu_now() - t0) * 1e9 / j->iters;
 		if (ns < j->load_ns)
 			j->load_ns = ns;
-		t0 = cpu_now();
+		t0 = bench_cpu_now();
 		for (long i = 0; i < j->iters; i++)
 			sink += d->empty(t);
-		ns = (cpu_now() - t0) * 1e9 / j->iters;
+		ns = (bench_cpu_now() - t0) * 1e9 / j->iters;
 		if (ns < j->empty_ns)
 			j->empty_ns = ns;
 	}
@@ -275,13 +259,13 @@ static void *bp_inline_side(void *arg)
 
 	j->ns = 1e9;
 	for (int rep = 0; rep < READ_REPS; rep++) {
-		double t0 = cpu_now(), ns;
+		double t0 = bench_cpu_now(), ns;
 
 		for (long i = 0; i < j->iters; i++) {
 			_urcu_bp_read_lock();
 			_urcu_bp_read_unlock();
 		}
-		ns = (cpu_now() - t0) * 1e9 / j->iters;
+		ns = (bench_cpu_now() - t0) * 1e9 / j->iters;
 		if (ns < j->ns)
 			j->ns = ns;
 	}
@@ -324,7 +308,7 @@ static void cb_record(struct rcu_head *h)
 {
 	struct cb_probe *p = caa_container_of(h, struct cb_probe, head);
 
-	p->ran = now();
+	p->ran = bench_now();
 	atomic_store(&p->done, true);
 }
 
@@ -355,12 +339,12 @@ static void *grace_periods(void *arg)
 	/* a grace period with no registered reader proves nothing */
 	while (atomic_load(&readers_running) < 2)
 		sched_yield();
-	t0 = now();
+	t0 = bench_now();
 	for (int i = 0; i < j->nsync; i++)
 		f->sync();
-	j->sync_us = (now() - t0) * 1e6 / j->nsync;
+	j->sync_us = (bench_now() - t0) * 1e6 / j->nsync;
 	for (int i = 0; i < j->nsync; i++) {
-		struct cb_probe p = { .queued = now() };
+		struct cb_probe p = { .queued = bench_now() };
 
 		atomic_init(&p.done, false);
 		f->call_rcu(&p.head, cb_record);
@@ -369,11 +353,11 @@ static void *grace_periods(void *arg)
 		lat += p.ran - p.queued;
 	}
 	j->cb_latency_us = lat * 1e6 / j->nsync;
-	t0 = now();
+	t0 = bench_now();
 	for (int i = 0; i < j->ncalls; i++)
 		f->call_rcu(malloc(sizeof(struct rcu_head)), cb_nothing);
 	f->barrier();
-	j->cb_cost_ns = (now() - t0) * 1e9 / j->ncalls;
+	j->cb_cost_ns = (bench_now() - t0) * 1e9 / j->ncalls;
 	if (!f->auto_register)
 		f->unreg();
 	atomic_store(&readers_stop, true);

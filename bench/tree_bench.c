@@ -47,27 +47,7 @@ static bool quick;
 static int reps;
 static double thread_secs;
 
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-/*
- * Single-thread rows are timed in this thread's CPU time: on a shared
- * 2-CPU machine a wall-clock run also counts the time other programs held
- * the CPU.  (Cache pollution by them still shows; best of several runs.)
- * The threaded rows use wall-clock time.
- */
-static double cpu_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
+/* Single-thread rows: bench_cpu_now(); threaded rows: wall clock. */
 
 static uint64_t rnd_state = 0x2545f4914f6cdd1dULL;
 
@@ -442,40 +422,40 @@ static void best(double *slot, double v)
 			rcu_barrier();                               \
 			mem0 = heap_allocated();                     \
 			void *d = DS##_create(n);                    \
-			double t0 = cpu_now();                       \
+			double t0 = bench_cpu_now();                 \
                                                                      \
 			for (uint64_t i = 0; i < n; i++)             \
 				DS##_insert(d, ds->shuffled[i],      \
 					    ds->shuffled[i] + 1);    \
 			best(&ds->res[M_INSERT][ID],                 \
-			     (cpu_now() - t0) * 1e9 / n);            \
+			     (bench_cpu_now() - t0) * 1e9 / n);      \
 			best(&ds->res[M_MEM][ID],                    \
 			     (double)(heap_allocated() - mem0) / n); \
-			t0 = cpu_now();                              \
+			t0 = bench_cpu_now();                        \
 			for (uint64_t i = 0; i < n; i++)             \
 				s += DS##_load(d, ds->shuffled[i]);  \
 			best(&ds->res[M_LOAD_RND][ID],               \
-			     (cpu_now() - t0) * 1e9 / n);            \
-			t0 = cpu_now();                              \
+			     (bench_cpu_now() - t0) * 1e9 / n);      \
+			t0 = bench_cpu_now();                        \
 			for (uint64_t i = 0; i < n; i++)             \
 				s += DS##_load(d, ds->sorted[i]);    \
 			best(&ds->res[M_LOAD_SEQ][ID],               \
-			     (cpu_now() - t0) * 1e9 / n);            \
-			t0 = cpu_now();                              \
+			     (bench_cpu_now() - t0) * 1e9 / n);      \
+			t0 = bench_cpu_now();                        \
 			for (uint64_t i = 0; i < n; i++)             \
 				DS##_update(d, ds->shuffled[i],      \
 					    ds->shuffled[i] + 2);    \
 			best(&ds->res[M_STORE][ID],                  \
-			     (cpu_now() - t0) * 1e9 / n);            \
-			t0 = cpu_now();                              \
+			     (bench_cpu_now() - t0) * 1e9 / n);      \
+			t0 = bench_cpu_now();                        \
 			s += DS##_iterate(d);                        \
 			best(&ds->res[M_ITER][ID],                   \
-			     (cpu_now() - t0) * 1e9 / n);            \
-			t0 = cpu_now();                              \
+			     (bench_cpu_now() - t0) * 1e9 / n);      \
+			t0 = bench_cpu_now();                        \
 			for (uint64_t i = 0; i < n; i++)             \
 				DS##_erase(d, ds->shuffled[i]);      \
 			best(&ds->res[M_ERASE][ID],                  \
-			     (cpu_now() - t0) * 1e9 / n);            \
+			     (bench_cpu_now() - t0) * 1e9 / n);      \
 			DS##_destroy(d);                             \
 			sink += s;                                   \
 		}                                                    \
@@ -510,17 +490,17 @@ static void run_tree_extras(struct dataset *ds)
 		double t0;
 
 		dax_tree_new(&t);
-		t0 = cpu_now();
+		t0 = bench_cpu_now();
 		dax_tree_lock(t);
 		for (uint64_t i = 0; i < n; i++)
 			dax_tree_insert_locked(t, ds->shuffled[i], 0,
 					       ds->shuffled[i] + 1);
 		dax_tree_unlock(t);
-		best(&ds->insert_locked, (cpu_now() - t0) * 1e9 / n);
-		t0 = cpu_now();
+		best(&ds->insert_locked, (bench_cpu_now() - t0) * 1e9 / n);
+		t0 = bench_cpu_now();
 		dax_tree_for_each(t, f, o, v, 0, ~0ULL, DAX_TREE_PRESENT)
 			s += v;
-		best(&ds->for_each, (cpu_now() - t0) * 1e9 / n);
+		best(&ds->for_each, (bench_cpu_now() - t0) * 1e9 / n);
 		dax_tree_delete(&t);
 		sink += s;
 	}
@@ -592,7 +572,7 @@ static void run_cover(struct cover *c)
 			/* hash: key = index << 1 | (order == 9) */
 			lfht_insert(h, (e << 9) << 1 | 1, e + 1);
 		}
-		t0 = cpu_now();
+		t0 = bench_cpu_now();
 		for (uint64_t i = 0; i < c->nq; i++) {
 			uint64_t first;
 			unsigned order;
@@ -600,8 +580,8 @@ static void run_cover(struct cover *c)
 			s += dax_tree_load_covering(t, c->queries[i], &first,
 						    &order) + first + order;
 		}
-		best(&c->ns[0], (cpu_now() - t0) * 1e9 / c->nq);
-		t0 = cpu_now();
+		best(&c->ns[0], (bench_cpu_now() - t0) * 1e9 / c->nq);
+		t0 = bench_cpu_now();
 		for (uint64_t i = 0; i < c->nq; i++) {
 			Word_t idx = c->queries[i];
 			PPvoid_t p = JudyLLast(j->a, &idx, PJE0);
@@ -609,8 +589,8 @@ static void run_cover(struct cover *c)
 			if (p && c->queries[i] - idx < 512)
 				s += *(Word_t *)p + idx;
 		}
-		best(&c->ns[1], (cpu_now() - t0) * 1e9 / c->nq);
-		t0 = cpu_now();
+		best(&c->ns[1], (bench_cpu_now() - t0) * 1e9 / c->nq);
+		t0 = bench_cpu_now();
 		for (uint64_t i = 0; i < c->nq; i++) {
 			uint64_t q = c->queries[i];
 			uint64_t v = lfht_load(h, q << 1);	/* order 0? */
@@ -619,7 +599,7 @@ static void run_cover(struct cover *c)
 				v = lfht_load(h, (q & ~511ULL) << 1 | 1);
 			s += v;
 		}
-		best(&c->ns[2], (cpu_now() - t0) * 1e9 / c->nq);
+		best(&c->ns[2], (bench_cpu_now() - t0) * 1e9 / c->nq);
 		dax_tree_delete(&t);
 		judy_destroy(j);
 		lfht_destroy(h);
@@ -714,7 +694,7 @@ static void run_threads(void *(*worker)(void *), void *d, const uint64_t *q,
 		a[i].mode = run == T_READ2 ? 0 : run == T_MIX2 ? 1 :
 			    run == T_W1 ? 2 : (i == 2 ? 2 : 0);
 	}
-	t0 = now();
+	t0 = bench_now();
 	for (int i = 0; i < nr; i++)
 		pthread_create(&th[i], NULL, worker, &a[i]);
 	while (nanosleep(&ts, &ts))
@@ -722,7 +702,7 @@ static void run_threads(void *(*worker)(void *), void *d, const uint64_t *q,
 	atomic_store(&sh.stop, true);
 	for (int i = 0; i < nr; i++)
 		pthread_join(th[i], NULL);
-	t0 = now() - t0;
+	t0 = bench_now() - t0;
 	for (int i = 0; i < nr && i < 2; i++)
 		rops += a[i].ops;
 	if (rops / t0 / 1e6 > *mops)
@@ -822,7 +802,7 @@ int main(int argc, char **argv)
 	static struct tresult trs[4];
 	struct tresult *tr = &trs[0];
 	int nsets;
-	double t_start = now();
+	double t_start = bench_now();
 
 	quick = (argc > 1 && !strcmp(argv[1], "--quick")) || bench_quick();
 	reps = quick ? 1 : 3;
@@ -960,7 +940,7 @@ int main(int argc, char **argv)
 		       tr->wmops[DS_LFHT] / tr->mops[T_W1][DS_LFHT]);
 	}
 	printf("\n%d goals met, %d missed (%.0f s)\n", goals_met, goals_missed,
-	       now() - t_start);
+	       bench_now() - t_start);
 	free_dataset(&sets[0]);
 	free(cov.queries);
 	return 0;

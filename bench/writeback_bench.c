@@ -52,14 +52,6 @@ static uint64_t nr_pages;
 static uint64_t *pfns;		/* region page of each mapping index */
 static int runs;
 
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static void die(const char *what)
 {
 	fprintf(stderr, "writeback_bench: %s: %s\n", what, dax_errormsg());
@@ -90,11 +82,11 @@ static void store(uint64_t stride, uint64_t v)
 
 static double time_writeback(void)
 {
-	double t0 = now();
+	double t0 = bench_now();
 
 	if (dax_writeback(mapping, 0, nr_pages - 1))
 		die("dax_writeback");
-	return now() - t0;
+	return bench_now() - t0;
 }
 
 /* One persist per run of consecutive region pages among the dirty ones. */
@@ -104,7 +96,7 @@ static double time_raw(uint64_t stride)
 		pmem2_get_persist_fn(dax_region_pmem2_map(region));
 	char *base = dax_region_get_base(region);
 	uint64_t run = 0, n = 0;
-	double t0 = now();
+	double t0 = bench_now();
 
 	for (uint64_t i = 0; i < nr_pages; i += stride) {
 		if (n && pfns[i] == run + n) {
@@ -118,7 +110,7 @@ static double time_raw(uint64_t stride)
 	}
 	if (n)
 		persist(base + run * PAGE, n * PAGE);
-	return now() - t0;
+	return bench_now() - t0;
 }
 
 static double min(double a, double b)
@@ -159,11 +151,11 @@ static void clean(const char *kind, uint64_t bytes)
 	dirty(1, 0);
 	time_writeback();
 	for (int run = 0; run < runs; run++) {
-		t0 = now();
+		t0 = bench_now();
 		for (int i = 0; i < CLEAN_CALLS; i++)
 			if (dax_writeback(mapping, 0, nr_pages - 1))
 				die("dax_writeback");
-		best = min(best, (now() - t0) / CLEAN_CALLS);
+		best = min(best, (bench_now() - t0) / CLEAN_CALLS);
 	}
 	printf("%-10s %-12s %8llu entries: writeback %9.3f us per call, "
 	       "%.3f us per mapped GiB\n",
