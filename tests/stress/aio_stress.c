@@ -332,39 +332,58 @@ static int count_real(void *priv, uint64_t first, unsigned order,
 	return 0;
 }
 
-static bool aio_transfers_race_truncate_and_punch(void)
+/*
+ * What both scenarios run in: a file opened O_DIRECT as fd (and plainly as
+ * plain_fd when @plain, for checking reads), a memfd region @name, a mapping
+ * of MAP_SIZE on it, and an aio context of @depth calling @done.
+ */
+static bool world_open(const char *name, bool plain, unsigned depth,
+		       dax_aio_done_fn done)
 {
 	char path[] = "/var/tmp/libdax-aio-stress.XXXXXX";
-	pthread_t t[NR_WRITERS + 2];
 	struct dax_region_opts *o;
-	struct dax_alloc_stats st;
-	uint64_t mapped = 0;
-	unsigned n = 0, nr = 99;
-	double end;
 	int tmp;
 
 	tmp = mkstemp(path);
 	stress_check(tmp >= 0, "mkstemp %s", path);
 	close(tmp);
 	fd = open(path, O_RDWR | O_DIRECT);
-	plain_fd = open(path, O_RDWR);
+	if (plain)
+		plain_fd = open(path, O_RDWR);
 	unlink(path);
-	stress_check(fd >= 0 && plain_fd >= 0, "O_DIRECT open of %s", path);
-	stress_check(ftruncate(fd, DATA) == 0, "ftruncate");
+	stress_check(fd >= 0 && (!plain || plain_fd >= 0),
+		     "O_DIRECT open of %s", path);
 	stress_check(dax_region_opts_new(&o) == 0, "opts");
 	dax_region_opts_set_size(o, 64u << 20);
-	stress_check(dax_region_open("memfd:aio-stress", o, &r) == 0, "open");
+	stress_check(dax_region_open(name, o, &r) == 0, "open");
 	dax_region_opts_delete(&o);
 	stress_check(dax_mapping_new(r, &ops, NULL, MAP_SIZE, &m) == 0,
 		     "mapping");
-	stress_check(dax_aio_setup(m, 32, &aio) == 0, "dax_aio_setup");
-	stress_check(dax_aio_set_done(aio, on_done) == 0, "set_done");
+	stress_check(dax_aio_setup(m, depth, &aio) == 0, "dax_aio_setup");
+	stress_check(dax_aio_set_done(aio, done) == 0, "set_done");
+	return true;
+}
+
+/*
+ * Run @reap_fn, @nr threads of @submit_fn (each given its number) and
+ * @change_fn for the scenario's time, then stop them; the reaper goes last,
+ * once the submitters are gone, so that it reaps what they left in flight.
+ */
+static void world_run(void *(*reap_fn)(void *), void *(*submit_fn)(void *),
+		      unsigned nr, void *(*change_fn)(void *))
+{
+	pthread_t t[16];
+	unsigned n = 0;
+	double end;
+
+	if (nr + 2 > sizeof(t) / sizeof(t[0]))
+		abort();	/* a scenario asked for more threads than t[] */
 	atomic_store(&stop, false);
 	atomic_store(&submitters_gone, false);
-	pthread_create(&t[n++], NULL, reaper, NULL);
-	for (uintptr_t i = 0; i < NR_WRITERS; i++)
-		pthread_create(&t[n++], NULL, writer, (void *)i);
-	pthread_create(&t[n++], NULL, changer, NULL);
+	pthread_create(&t[n++], NULL, reap_fn, NULL);
+	for (uintptr_t i = 0; i < nr; i++)
+		pthread_create(&t[n++], NULL, submit_fn, (void *)i);
+	pthread_create(&t[n++], NULL, change_fn, NULL);
 	end = stress_now() + stress_seconds();
 	while (stress_now() < end)
 		usleep(10000);
@@ -373,6 +392,18 @@ static bool aio_transfers_race_truncate_and_punch(void)
 		pthread_join(t[i], NULL);
 	atomic_store(&submitters_gone, true);
 	pthread_join(t[0], NULL);
+}
+
+static bool aio_transfers_race_truncate_and_punch(void)
+{
+	struct dax_alloc_stats st;
+	uint64_t mapped = 0;
+	unsigned nr = 99;
+
+	if (!world_open("memfd:aio-stress", true, 32, on_done))
+		return false;
+	stress_check(ftruncate(fd, DATA) == 0, "ftruncate");
+	world_run(reaper, writer, NR_WRITERS, changer);
 	printf("  %ld writes and %ld reads checked, %ld truncates, %ld "
 	       "punches; skipped: %ld ENXIO, %ld EAGAIN, %ld EINVAL\n",
 	       atomic_load(&writes_ok), atomic_load(&reads_ok),
@@ -530,46 +561,14 @@ static void *ordered_changer(void *arg)
 
 static bool truncate_returns_only_after_the_reap(void)
 {
-	char path[] = "/var/tmp/libdax-aio-stress.XXXXXX";
-	pthread_t t[NR_SUBMITTERS + 2];
-	struct dax_region_opts *o;
-	unsigned n = 0;
-	double end;
-	int tmp;
-
 	atomic_store(&truncates, 0);
 	for (unsigned i = 0; i < NR_SUBMITTERS; i++) {
 		atomic_store(&submitted_gen[i], 0);
 		atomic_store(&reaped_gen[i], 0);
 	}
-	tmp = mkstemp(path);
-	stress_check(tmp >= 0, "mkstemp %s", path);
-	close(tmp);
-	fd = open(path, O_RDWR | O_DIRECT);
-	unlink(path);
-	stress_check(fd >= 0, "O_DIRECT open of %s", path);
-	stress_check(dax_region_opts_new(&o) == 0, "opts");
-	dax_region_opts_set_size(o, 64u << 20);
-	stress_check(dax_region_open("memfd:aio-stress2", o, &r) == 0, "open");
-	dax_region_opts_delete(&o);
-	stress_check(dax_mapping_new(r, &ops, NULL, MAP_SIZE, &m) == 0,
-		     "mapping");
-	stress_check(dax_aio_setup(m, 8, &aio) == 0, "dax_aio_setup");
-	stress_check(dax_aio_set_done(aio, on_done_flag) == 0, "set_done");
-	atomic_store(&stop, false);
-	atomic_store(&submitters_gone, false);
-	pthread_create(&t[n++], NULL, slow_reaper, NULL);
-	for (uintptr_t i = 0; i < NR_SUBMITTERS; i++)
-		pthread_create(&t[n++], NULL, submitter, (void *)i);
-	pthread_create(&t[n++], NULL, ordered_changer, NULL);
-	end = stress_now() + stress_seconds();
-	while (stress_now() < end)
-		usleep(10000);
-	atomic_store(&stop, true);
-	for (unsigned i = n; i-- > 1;)
-		pthread_join(t[i], NULL);
-	atomic_store(&submitters_gone, true);
-	pthread_join(t[0], NULL);
+	if (!world_open("memfd:aio-stress2", false, 8, on_done_flag))
+		return false;
+	world_run(slow_reaper, submitter, NR_SUBMITTERS, ordered_changer);
 	printf("  %ld truncates, %ld of them with a request in flight\n",
 	       atomic_load(&truncates), atomic_load(&ordered_checks));
 	stress_check(atomic_load(&violations) == 0, "%ld violations",
