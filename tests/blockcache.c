@@ -14,7 +14,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
-#include <spawn.h>
 #include <sys/wait.h>
 
 #include "helpers.h"
@@ -36,8 +35,6 @@ static void race_window(void)
 	if (atomic_fetch_add(&race_window_calls, 1) % 16 == 0)
 		usleep(200);
 }
-
-extern char **environ;
 
 #define NR_BLOCKS 64
 #define TAIL_BYTES 100	/* the file ends 100 bytes into block 64 */
@@ -608,47 +605,20 @@ Test(blockcache, bad_arguments_to_the_calls_fail_and_change_nothing)
 
 struct run {
 	int status;
-	char out[8192], err[8192];
+	char *out, *err;	/* all of stdout and stderr */
 };
 
-/* Run $(B)/examples/blockcache (next to this test's folder). */
+/* Run $(B)/examples/blockcache; free the output with run_free(). */
 static void run_workload(struct run *r, const char *const *args)
 {
-	char self[PATH_MAX], exe[PATH_MAX + 32], out[] = "/tmp/bc-out.XXXXXX",
-	     err[] = "/tmp/bc-err.XXXXXX";
-	const char *argv[32] = { "blockcache" };
-	posix_spawn_file_actions_t fa;
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	int fo, fe, ws, i;
-	pid_t pid;
+	r->status = test_run_built("examples/blockcache", args, &r->out,
+				   &r->err);
+}
 
-	cr_assert_gt(n, 0);
-	self[n] = '\0';
-	*strrchr(self, '/') = '\0';
-	snprintf(exe, sizeof(exe), "%s/../examples/blockcache", self);
-	cr_assert_eq(access(exe, X_OK), 0, "%s is missing: build it first",
-		     exe);
-	for (i = 0; args[i]; i++)
-		argv[i + 1] = args[i];
-	fo = mkstemp(out);
-	fe = mkstemp(err);
-	cr_assert(fo >= 0 && fe >= 0);
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, fo, 1);
-	posix_spawn_file_actions_adddup2(&fa, fe, 2);
-	cr_assert_eq(posix_spawn(&pid, exe, &fa, NULL, (char **)argv,
-				 environ), 0);
-	posix_spawn_file_actions_destroy(&fa);
-	cr_assert_eq(waitpid(pid, &ws, 0), pid);
-	r->status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
-	memset(r->out, 0, sizeof(r->out));
-	memset(r->err, 0, sizeof(r->err));
-	cr_assert_geq(pread(fo, r->out, sizeof(r->out) - 1, 0), 0);
-	cr_assert_geq(pread(fe, r->err, sizeof(r->err) - 1, 0), 0);
-	close(fo);
-	close(fe);
-	unlink(out);
-	unlink(err);
+static void run_free(struct run *r)
+{
+	free(r->out);
+	free(r->err);
 }
 
 Test(blockcache, the_workload_checks_every_byte_and_passes)
@@ -669,6 +639,7 @@ Test(blockcache, the_workload_checks_every_byte_and_passes)
 	cr_assert(strstr(r.out, "read latency p50 "), "%s", r.out);
 	cr_assert(strstr(r.out, "blockcache: all checks passed"), "%s", r.out);
 	cr_assert_str_empty(r.err);
+	run_free(&r);
 }
 
 Test(blockcache, the_workload_refuses_bad_options_with_status_2)
@@ -688,8 +659,10 @@ Test(blockcache, the_workload_refuses_bad_options_with_status_2)
 		run_workload(&r, bad[i]);
 		cr_assert_eq(r.status, 2, "%s: exit %d", bad[i][0], r.status);
 		cr_assert(strstr(r.err, "usage:"), "%s", r.err);
+		run_free(&r);
 	}
 	run_workload(&r, over);
 	cr_assert_eq(r.status, 2);
 	cr_assert(strstr(r.err, "is over 100"), "%s", r.err);
+	run_free(&r);
 }

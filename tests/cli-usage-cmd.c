@@ -530,7 +530,7 @@ Test(cli_usage_cmd, bad_publication_files_are_reported_not_fatal)
 	cr_assert_not_null(d);
 	snprintf(file, sizeof(file), "%s/%s", rundir, d->d_name);
 	closedir(dp);
-	good = cli_slurp(file);
+	good = test_slurp(file);
 
 	snprintf(path, sizeof(path), "%s/1-1-garbage", rundir);
 	write_file(path, "hello, not a publication\n", 25);

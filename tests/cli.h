@@ -19,8 +19,6 @@
 
 #include "helpers.h"
 
-extern char **environ;
-
 struct cli_run {
 	int status;		/* exit status, or 128 + signal */
 	char *out;		/* all of stdout */
@@ -28,70 +26,10 @@ struct cli_run {
 	struct json_object *json;	/* stdout parsed, NULL if not JSON */
 };
 
-static inline char *cli_slurp(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char *buf;
-	long n;
-
-	cr_assert_not_null(f, "cannot open %s", path);
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	rewind(f);
-	buf = calloc(1, (size_t)n + 1);
-	cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-	fclose(f);
-	return buf;
-}
-
-/* $(B)/daxctl-lite, from this program's path $(B)/tests/NAME. */
-static inline void cli_path(char *buf, size_t len)
-{
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-
-	cr_assert_gt(n, 0);
-	self[n] = '\0';
-	*strrchr(self, '/') = '\0';
-	cr_assert_lt(snprintf(buf, len, "%s/../daxctl-lite", self), (int)len);
-	cr_assert_eq(access(buf, X_OK), 0,
-		     "%s is missing: build it with make (the CLI target)",
-		     buf);
-}
-
-/* Run daxctl-lite with the NULL-terminated arguments after @r. */
+/* Run $(B)/daxctl-lite with the NULL-terminated arguments after @r. */
 static inline void cli_runv(struct cli_run *r, const char *const *args)
 {
-	char exe[PATH_MAX], out[] = "/tmp/cli-out.XXXXXX",
-	     err[] = "/tmp/cli-err.XXXXXX";
-	const char *argv[64] = { "daxctl-lite" };
-	posix_spawn_file_actions_t fa;
-	int i, fo, fe, wstatus;
-	pid_t pid;
-
-	cli_path(exe, sizeof(exe));
-	for (i = 0; args[i]; i++) {
-		cr_assert_lt(i, 62);
-		argv[i + 1] = args[i];
-	}
-	fo = mkstemp(out);
-	fe = mkstemp(err);
-	cr_assert(fo >= 0 && fe >= 0);
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, fo, 1);
-	posix_spawn_file_actions_adddup2(&fa, fe, 2);
-	cr_assert_eq(posix_spawn(&pid, exe, &fa, NULL, (char **)argv,
-				 environ), 0);
-	posix_spawn_file_actions_destroy(&fa);
-	cr_assert_eq(waitpid(pid, &wstatus, 0), pid);
-	r->status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus)
-				       : 128 + WTERMSIG(wstatus);
-	close(fo);
-	close(fe);
-	r->out = cli_slurp(out);
-	r->err = cli_slurp(err);
-	unlink(out);
-	unlink(err);
+	r->status = test_run_built("daxctl-lite", args, &r->out, &r->err);
 	r->json = json_tokener_parse(r->out);
 }
 

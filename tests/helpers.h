@@ -8,12 +8,15 @@
 #define LIBDAX_TEST_HELPERS_H
 
 #include <dirent.h>
+#include <limits.h>
+#include <spawn.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -163,5 +166,75 @@ static inline void test_open_readonly_file(uint64_t size,
 				     dax_errormsg());                            \
 		dax_rcu_barrier();                                               \
 	} while (0)
+
+extern char **environ;
+
+/* All of a file, NUL-terminated, in a malloc'd buffer. */
+static inline char *test_slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf;
+	long n;
+
+	cr_assert_not_null(f, "cannot open %s", path);
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	rewind(f);
+	buf = calloc(1, (size_t)n + 1);
+	cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	return buf;
+}
+
+/*
+ * Run the program the build made at $(B)/@rel ("daxctl-lite",
+ * "examples/blockcache"), found from this test's own path $(B)/tests/NAME,
+ * with the NULL-terminated @args.  *@out and *@err receive all of its
+ * stdout and stderr (free them).
+ * Return: its exit status, or 128 + the signal that ended it.
+ */
+static inline int test_run_built(const char *rel, const char *const *args,
+				 char **out, char **err)
+{
+	char self[PATH_MAX], exe[PATH_MAX + 64], out_path[] =
+		"/tmp/test-out.XXXXXX", err_path[] = "/tmp/test-err.XXXXXX";
+	const char *argv[64];
+	posix_spawn_file_actions_t fa;
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	int i, fo, fe, wstatus;
+	pid_t pid;
+
+	cr_assert_gt(n, 0);
+	self[n] = '\0';
+	*strrchr(self, '/') = '\0';
+	cr_assert_lt(snprintf(exe, sizeof(exe), "%s/../%s", self, rel),
+		     (int)sizeof(exe));
+	cr_assert_eq(access(exe, X_OK), 0, "%s is missing: build it with make",
+		     exe);
+	argv[0] = strrchr(exe, '/') + 1;
+	for (i = 0; args[i]; i++) {
+		cr_assert_lt(i, 62);
+		argv[i + 1] = args[i];
+	}
+	argv[i + 1] = NULL;
+	fo = mkstemp(out_path);
+	fe = mkstemp(err_path);
+	cr_assert(fo >= 0 && fe >= 0);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, fo, 1);
+	posix_spawn_file_actions_adddup2(&fa, fe, 2);
+	cr_assert_eq(posix_spawn(&pid, exe, &fa, NULL, (char **)argv,
+				 environ), 0);
+	posix_spawn_file_actions_destroy(&fa);
+	cr_assert_eq(waitpid(pid, &wstatus, 0), pid);
+	close(fo);
+	close(fe);
+	*out = test_slurp(out_path);
+	*err = test_slurp(err_path);
+	unlink(out_path);
+	unlink(err_path);
+	return WIFEXITED(wstatus) ? WEXITSTATUS(wstatus)
+				  : 128 + WTERMSIG(wstatus);
+}
 
 #endif /* LIBDAX_TEST_HELPERS_H */
