@@ -6,7 +6,6 @@
  * merged into byte ranges.  The report is the one every command prints;
  * --human shows only the bad ranges of each region.
  */
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +48,18 @@ void badblocks_to_json(struct dax_region *region, struct json_object *jr)
 	json_object_object_add(jr, "badblocks", jb);
 }
 
+/* --human: each region's path, then its bad ranges. */
+static void print_regions_badblocks(struct json_object *regions)
+{
+	for (size_t k = 0; k < json_object_array_length(regions); k++) {
+		struct json_object *jr = json_object_array_get_idx(regions, k);
+
+		printf("%s\n", json_object_get_string(
+				       json_object_object_get(jr, "path")));
+		print_badblocks(jr);
+	}
+}
+
 int cmd_badblocks(int argc, char **argv)
 {
 	static const struct cli_spec spec = {
@@ -57,45 +68,7 @@ int cmd_badblocks(int argc, char **argv)
 		.min_paths = 1,
 		.max_paths = -1,
 	};
-	struct json_object *report, *regions;
-	struct cli_opts o = { 0 };
-	int i, ret, status = EXIT_OK;
-	char msg[512];
-	size_t k;
 
-	ret = parse_common_args(argc, argv, &spec, &o);
-	if (ret >= 0)
-		return ret;
-
-	report = json_new_report();
-	regions = json_object_object_get(report, "regions");
-	for (i = optind; i < argc; i++) {
-		struct dax_region *region = NULL;
-
-		ret = region_open(&o, argv[i], &region, msg, sizeof(msg));
-		if (ret) {
-			report_error(report, argv[i], ret, msg);
-			status = EXIT_RUNTIME;
-			continue;
-		}
-		json_object_array_add(regions, region_to_json(&o, region));
-		dax_region_close(&region);
-	}
-	if (o.human) {
-		for (k = 0; k < json_object_array_length(regions); k++) {
-			struct json_object *jr =
-				json_object_array_get_idx(regions, k);
-
-			printf("%s\n", json_object_get_string(
-					       json_object_object_get(jr,
-								      "path")));
-			print_badblocks(jr);
-		}
-		if (fflush(stdout) || ferror(stdout))
-			status = EXIT_RUNTIME;
-	} else if (display(report, &o)) {
-		status = EXIT_RUNTIME;
-	}
-	json_object_put(report);
-	return status;
+	/* region_to_json() has the bad blocks already */
+	return each_region(argc, argv, &spec, NULL, print_regions_badblocks);
 }

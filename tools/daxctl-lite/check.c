@@ -211,44 +211,6 @@ static int busy_region(struct json_object *report, struct dax_region *region,
 	return 0;
 }
 
-/* Open each PATH, run @fn on it, show the regions. */
-static int each_region(int argc, char **argv, const struct cli_spec *spec,
-		       int (*fn)(struct json_object *report,
-				 struct dax_region *region,
-				 struct json_object *jr))
-{
-	struct json_object *report, *regions;
-	struct cli_opts o = { 0 };
-	int i, ret, status = EXIT_OK;
-	char msg[512];
-
-	ret = parse_common_args(argc, argv, spec, &o);
-	if (ret >= 0)
-		return ret;
-	report = json_new_report();
-	regions = json_object_object_get(report, "regions");
-	for (i = optind; i < argc; i++) {
-		struct dax_region *region = NULL;
-		struct json_object *jr;
-
-		ret = region_open(&o, argv[i], &region, msg, sizeof(msg));
-		if (ret) {
-			report_error(report, argv[i], ret, msg);
-			status = EXIT_RUNTIME;
-			continue;
-		}
-		jr = region_to_json(&o, region);
-		if (fn(report, region, jr))
-			status = EXIT_RUNTIME;
-		json_object_array_add(regions, jr);
-		dax_region_close(&region);
-	}
-	if (display(report, &o))
-		status = EXIT_RUNTIME;
-	json_object_put(report);
-	return status;
-}
-
 int cmd_check(int argc, char **argv)
 {
 	static const struct cli_spec spec = {
@@ -258,7 +220,7 @@ int cmd_check(int argc, char **argv)
 		.max_paths = -1,
 	};
 
-	return each_region(argc, argv, &spec, check_region);
+	return each_region(argc, argv, &spec, check_region, NULL);
 }
 
 int cmd_busy(int argc, char **argv)
@@ -270,5 +232,5 @@ int cmd_busy(int argc, char **argv)
 		.max_paths = -1,
 	};
 
-	return each_region(argc, argv, &spec, busy_region);
+	return each_region(argc, argv, &spec, busy_region, NULL);
 }

@@ -96,6 +96,10 @@ int region_open(const struct cli_opts *o, const char *path,
 		struct dax_region **region, char *msg, size_t len);
 struct json_object *region_to_json(const struct cli_opts *o,
 				   const struct dax_region *region);
+int each_region(int argc, char **argv, const struct cli_spec *spec,
+		int (*fn)(struct json_object *report, struct dax_region *region,
+			  struct json_object *jr),
+		void (*human)(struct json_object *regions));
 
 /* json.c */
 struct json_object *json_new_report(void);

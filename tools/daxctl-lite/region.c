@@ -4,6 +4,7 @@
  * command line), described with the same region object as sysfs.c uses.
  * The CLI only looks: regions are opened read-only.
  */
+#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -83,4 +84,53 @@ struct json_object *region_to_json(const struct cli_opts *o,
 								   res.page_offset));
 	badblocks_to_json((struct dax_region *)region, jr);
 	return jr;
+}
+
+/*
+ * The body of the commands that open each PATH (badblocks, check, busy):
+ * parse the options by @spec, open each region, let @fn (if any) add to
+ * its JSON object, and show the report: as JSON, or with --human through
+ * @human (given the regions array; NULL: the report's usual text).
+ * Return: the exit status.
+ */
+int each_region(int argc, char **argv, const struct cli_spec *spec,
+		int (*fn)(struct json_object *report, struct dax_region *region,
+			  struct json_object *jr),
+		void (*human)(struct json_object *regions))
+{
+	struct json_object *report, *regions;
+	struct cli_opts o = { 0 };
+	int i, ret, status = EXIT_OK;
+	char msg[512];
+
+	ret = parse_common_args(argc, argv, spec, &o);
+	if (ret >= 0)
+		return ret;
+	report = json_new_report();
+	regions = json_object_object_get(report, "regions");
+	for (i = optind; i < argc; i++) {
+		struct dax_region *region = NULL;
+		struct json_object *jr;
+
+		ret = region_open(&o, argv[i], &region, msg, sizeof(msg));
+		if (ret) {
+			report_error(report, argv[i], ret, msg);
+			status = EXIT_RUNTIME;
+			continue;
+		}
+		jr = region_to_json(&o, region);
+		if (fn && fn(report, region, jr))
+			status = EXIT_RUNTIME;
+		json_object_array_add(regions, jr);
+		dax_region_close(&region);
+	}
+	if (o.human && human) {
+		human(regions);
+		if (fflush(stdout) || ferror(stdout))
+			status = EXIT_RUNTIME;
+	} else if (display(report, &o)) {
+		status = EXIT_RUNTIME;
+	}
+	json_object_put(report);
+	return status;
 }
