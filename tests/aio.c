@@ -608,32 +608,17 @@ Test(aio, teardown_waits_for_requests_in_flight_and_calls_back,
 
 /* ---- against truncate --------------------------------------------------------------- */
 
-struct truncator {
-	uint64_t size;
-	int ret;
-	_Atomic bool done;
-};
-
-static void *truncate_thread(void *arg)
-{
-	struct truncator *t = arg;
-
-	t->ret = dax_truncate(m, t->size);
-	atomic_store(&t->done, true);
-	return NULL;
-}
-
 Test(aio, truncate_of_the_range_waits_until_the_completion_is_reaped,
      .init = setup, .fini = teardown)
 {
-	struct truncator t = { .size = 0 };
+	struct test_truncator t = { .m = m, .size = 0 };
 	struct dax_aio_event ev;
 	pthread_t th;
 
 	fill(0, 64, 0, 12);
 	cr_assert_eq(dax_aio_write(aio, 0, 64 * PAGE, fd, 0, 0, NULL), 0);
 	sleep_ms(100);		/* complete in the kernel, not reaped */
-	cr_assert_eq(pthread_create(&th, NULL, truncate_thread, &t), 0);
+	cr_assert_eq(pthread_create(&th, NULL, test_truncate_thread, &t), 0);
 	sleep_ms(200);
 	cr_assert_not(atomic_load(&t.done),
 		      "truncate went ahead of an unreaped transfer (%d)",
@@ -653,14 +638,14 @@ Test(aio, truncate_of_the_range_waits_until_the_completion_is_reaped,
 Test(aio, nowait_request_fails_with_eagain_while_the_range_drains,
      .init = setup, .fini = teardown)
 {
-	struct truncator t = { .size = 16 * MiB };
+	struct test_truncator t = { .m = m, .size = 16 * MiB };
 	struct dax_pin *held;
 	pthread_t th;
 	int ret = 0;
 
 	fill(4096, 1, 0, 13);
 	cr_assert_eq(dax_pin_range(m, 0, 0, 0, &held), 0);
-	cr_assert_eq(pthread_create(&th, NULL, truncate_thread, &t), 0);
+	cr_assert_eq(pthread_create(&th, NULL, test_truncate_thread, &t), 0);
 	for (int i = 0; i < 5000; i++) {
 		ret = dax_aio_write(aio, 16 * MiB, PAGE, fd, 0,
 				    DAX_AIO_NOWAIT, NULL);

@@ -12,6 +12,8 @@
 #include <spawn.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,6 +168,27 @@ static inline void test_open_readonly_file(uint64_t size,
 				     dax_errormsg());                            \
 		dax_rcu_barrier();                                               \
 	} while (0)
+
+/*
+ * A dax_truncate() in a thread of its own (pthread_create with
+ * test_truncate_thread and a pointer to this), for tests that check it
+ * waits: done turns true when it has returned ret.
+ */
+struct test_truncator {
+	struct dax_mapping *m;
+	uint64_t size;
+	int ret;
+	_Atomic bool done;
+};
+
+static inline void *test_truncate_thread(void *arg)
+{
+	struct test_truncator *t = arg;
+
+	t->ret = dax_truncate(t->m, t->size);
+	atomic_store(&t->done, true);
+	return NULL;
+}
 
 extern char **environ;
 

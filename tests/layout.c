@@ -286,26 +286,11 @@ static void *reader_thread(void *arg)
 	return NULL;
 }
 
-struct truncator {
-	uint64_t size;
-	int ret;
-	_Atomic bool done;
-};
-
-static void *truncate_thread(void *arg)
-{
-	struct truncator *tr = arg;
-
-	tr->ret = dax_truncate(m, tr->size);
-	atomic_store(&tr->done, true);
-	return NULL;
-}
-
 Test(layout, truncate_waits_for_a_reader_holding_a_pointer, .init = setup,
      .fini = teardown)
 {
 	struct reader rd = { 0 };
-	struct truncator tr = { .size = 0 };
+	struct test_truncator tr = { .m = m, .size = 0 };
 	struct dax_fault_ext ext;
 	pthread_t t1, t2;
 
@@ -314,7 +299,7 @@ Test(layout, truncate_waits_for_a_reader_holding_a_pointer, .init = setup,
 	cr_assert_eq(pthread_create(&t1, NULL, reader_thread, &rd), 0);
 	while (!atomic_load(&rd.pinned))
 		sleep_ms(1);
-	cr_assert_eq(pthread_create(&t2, NULL, truncate_thread, &tr), 0);
+	cr_assert_eq(pthread_create(&t2, NULL, test_truncate_thread, &tr), 0);
 	sleep_ms(50);
 	cr_assert_not(atomic_load(&tr.done), "truncate did not wait");
 	cr_assert_eq(dax_mapping_get_size(m), 16 * MiB);
