@@ -38,6 +38,7 @@
 
 #include "stress.h"
 #include "libdax/internal.h"
+#include "accounting.h"
 
 #define PAGE 4096u
 #define RANGE (64u << 10)
@@ -323,15 +324,6 @@ static void *changer(void *arg)
 	return NULL;
 }
 
-static int count_real(void *priv, uint64_t first, unsigned order,
-		      uint64_t value)
-{
-	(void)first;
-	if (dax_entry_is_real(value))
-		*(uint64_t *)priv += UINT64_C(1) << order;
-	return 0;
-}
-
 /*
  * What both scenarios run in: a file opened O_DIRECT as fd (and plainly as
  * plain_fd when @plain, for checking reads), a memfd region @name, a mapping
@@ -397,7 +389,7 @@ static void world_run(void *(*reap_fn)(void *), void *(*submit_fn)(void *),
 static bool aio_transfers_race_truncate_and_punch(void)
 {
 	struct dax_alloc_stats st;
-	uint64_t mapped = 0;
+	uint64_t mapped;
 	unsigned nr = 99;
 
 	if (!world_open("memfd:aio-stress", true, 32, on_done))
@@ -419,14 +411,8 @@ static bool aio_transfers_race_truncate_and_punch(void)
 	stress_check(dax_aio_teardown(&aio) == 0, "teardown");
 	stress_check(dax_break_layouts(m, 0, DAX_MAPPING_MAX_INDEX, 0) == 0,
 		     "a pin was left behind");
-	dax_tree_walk(m->tree, 0, UINT64_MAX, DAX_TREE_PRESENT, count_real,
-		      &mapped);
-	for (int i = 0; i < 100; i++) {
-		dax_rcu_barrier();
-		dax_alloc_get_stats(r, &st);
-		if (!st.pending_pages)
-			break;
-	}
+	mapped = stress_mapped_pages(m);
+	stress_settled_alloc_stats(r, &st);
 	stress_check(st.used_pages == mapped,
 		     "allocator has %llu pages in use, entries map %llu",
 		     (unsigned long long)st.used_pages,

@@ -38,6 +38,7 @@
 #define STRESS_TSAN_EXTRA "race:tree_delete_cb\n"
 #include "stress.h"
 #include "libdax/internal.h"
+#include "accounting.h"
 
 #define NR_THREADS 4
 #define SPAN 2048		/* pages of the mapping: four 2 MiB ranges */
@@ -245,13 +246,7 @@ static bool end_round(void)
 		ok = false;
 	}
 	dax_mapping_put(&m);
-	/* The allocator frees in batches: maybe more than one grace period. */
-	for (int i = 0; i < 100; i++) {
-		dax_rcu_barrier();
-		dax_alloc_get_stats(region, &st);
-		if (!st.pending_pages)
-			break;
-	}
+	stress_settled_alloc_stats(region, &st);
 	if (st.used_pages || st.pending_pages || st.free_pages != st.total_pages) {
 		violation("after the round: %llu used, %llu pending, %llu of "
 			  "%llu free", (unsigned long long)st.used_pages,

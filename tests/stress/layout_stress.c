@@ -27,6 +27,7 @@
 
 #include "stress.h"
 #include "libdax/internal.h"
+#include "accounting.h"
 
 #define PAGE 4096
 #define NR_PAGES 2048			/* 8 MiB mapping */
@@ -216,19 +217,11 @@ static void *changer(void *arg)
 	return NULL;
 }
 
-static int count_real(void *priv, uint64_t first, unsigned order,
-		      uint64_t value)
-{
-	if (dax_entry_is_real(value))
-		*(uint64_t *)priv += UINT64_C(1) << order;
-	return 0;
-}
-
 static bool pins_faults_and_truncates_race(void)
 {
 	pthread_t t[NR_WRITERS + NR_READERS + 1];
 	struct dax_alloc_stats st;
-	uint64_t mapped = 0;
+	uint64_t mapped;
 	unsigned n = 0;
 	double end;
 
@@ -247,14 +240,8 @@ static bool pins_faults_and_truncates_race(void)
 	for (unsigned i = 0; i < n; i++)
 		pthread_join(t[i], NULL);
 
-	dax_tree_walk(m->tree, 0, UINT64_MAX, DAX_TREE_PRESENT, count_real,
-		      &mapped);
-	for (int i = 0; i < 100; i++) {
-		dax_rcu_barrier();
-		dax_alloc_get_stats(r, &st);
-		if (!st.pending_pages)
-			break;
-	}
+	mapped = stress_mapped_pages(m);
+	stress_settled_alloc_stats(r, &st);
 	printf("  %ld reads checked, %ld truncates, %ld hole punches\n",
 	       atomic_load(&reads_checked), atomic_load(&truncates),
 	       atomic_load(&punches));
