@@ -225,10 +225,23 @@ static inline void wake_all(struct dax_mapping *m, uint64_t first)
 /* ---- locking and unlocking one entry --------------------------------------------- */
 
 /*
+ * Swap the entry word @old covering @index for @nw under the tree lock, for
+ * an entry that spans several slots.  Return: true when swapped; false with
+ * *@cur set to what was there.
+ */
+static bool tree_swap_locked(struct dax_tree *t, uint64_t index, uint64_t old,
+			     uint64_t nw, uint64_t *cur)
+{
+	dax_tree_lock(t);
+	dax_tree_cmpxchg_locked(t, index, old, nw, cur);
+	dax_tree_unlock(t);
+	return *cur == old;
+}
+
+/*
  * Swap the entry word @old covering @index for @nw (neither 0): one
  * compare-and-swap when the entry fills one tree slot (every 4 KiB entry),
- * the tree lock otherwise.  Return: true when swapped; false with *@cur set
- * to what was there.
+ * the tree lock otherwise.  Return: as tree_swap_locked().
  */
 static inline bool tree_swap(struct dax_tree *t, uint64_t index, uint64_t old,
 			     uint64_t nw, uint64_t *cur)
@@ -237,10 +250,7 @@ static inline bool tree_swap(struct dax_tree *t, uint64_t index, uint64_t old,
 
 	if (likely(ret >= 0))
 		return ret == 1;
-	dax_tree_lock(t);
-	dax_tree_cmpxchg_locked(t, index, old, nw, cur);
-	dax_tree_unlock(t);
-	return *cur == old;
+	return tree_swap_locked(t, index, old, nw, cur);
 }
 
 /*
@@ -285,7 +295,7 @@ int dax_entry_lock(struct dax_mapping *m, uint64_t index,
 			return 0;
 		if (likely(ret == 1) ||
 		    (ret == -EAGAIN && !dax_entry_is_locked(v) &&
-		     tree_swap(t, index, v, locked_word(v), &cur))) {
+		     tree_swap_locked(t, index, v, locked_word(v), &cur))) {
 			nv = locked_word(v);
 			le->first = dax_entry_first(v, index);
 			le->entry = nv;
@@ -326,8 +336,9 @@ static int entry_unlock(struct dax_mapping *m, uint64_t first, unsigned seq,
 			dax_waitq_wake_after_rmw(m->wq, m, first, false);
 			return 0;
 		}
-		if (ret == -EAGAIN && tree_swap(t, first, v,
-						v & ~DAX_ENTRY_LOCKED, &cur)) {
+		if (ret == -EAGAIN &&
+		    tree_swap_locked(t, first, v, v & ~DAX_ENTRY_LOCKED,
+				     &cur)) {
 			wake_one(m, first);
 			return 0;
 		}
