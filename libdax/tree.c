@@ -1958,7 +1958,7 @@ DAX_EXPORT int dax_tree_cmpxchg_locked(struct dax_tree *tree, uint64_t index,
 	off &= ~(span - 1);
 	if (span == 1) {
 		/*
-		 * A one-slot entry may be changed by dax_tree_cmpxchg_slot()
+		 * A one-slot entry may be changed by dax_tree_update_slot()
 		 * without the lock: claim the slot with a compare-and-swap
 		 * so neither change is lost.
 		 */
@@ -1987,7 +1987,7 @@ DAX_EXPORT int dax_tree_cmpxchg_locked(struct dax_tree *tree, uint64_t index,
 }
 
 /**
- * dax_tree_update_slot() - change a one-slot entry by a function of its value
+ * dax_tree_update_slot() - change a one-slot entry without the tree lock
  * @tree: the tree
  * @index: any index
  * @update: returns the new value for the value it is given, or 0 to leave
@@ -1995,13 +1995,20 @@ DAX_EXPORT int dax_tree_cmpxchg_locked(struct dax_tree *tree, uint64_t index,
  * @arg: passed to @update
  * @old: receives the value the decision was made on (0: no entry)
  *
- * dax_tree_cmpxchg_slot() for a caller that does not know the value yet
- * (an entry lock: "if it is unlocked, lock it"): one walk and one RCU
- * read-side section instead of a load followed by a compare-and-swap.
+ * The entry locks' fast path ("if it is unlocked, lock it"): an entry that
+ * fills exactly one slot (order 0 in a leaf, order 6 one level up, ...) is
+ * changed with one walk and one compare-and-swap on that slot.  Writers
+ * holding the tree lock claim such slots with a compare-and-swap too
+ * (dax_tree_cmpxchg_locked()), and no writer moves an entry's slot to
+ * another node, so the two never lose each other's change.  The node cannot
+ * be freed under us (RCU read side), and an unlinked node has every slot
+ * cleared, so a swap into one fails.  The swap is sequentially consistent
+ * (the entry unlock's wake-up relies on it: dax_waitq_wake_after_rmw()).
  *
  * Context: any thread, lock-free (RCU inside); never allocates.
  * Return: 1 when changed; 0 when there is no entry or @update declined;
- * -EAGAIN when the entry spans more than one slot (*@old has its value).
+ * -EAGAIN when the entry spans more than one slot (*@old has its value: use
+ * dax_tree_cmpxchg_locked()).
  */
 int dax_tree_update_slot(struct dax_tree *tree, uint64_t index,
 			 dax_tree_update_fn update, void *arg, uint64_t *old)
@@ -2038,57 +2045,40 @@ int dax_tree_update_slot(struct dax_tree *tree, uint64_t index,
 	return ret;
 }
 
+struct slot_swap {
+	uint64_t old, value;
+};
+
+static uint64_t swap_if_old(uint64_t v, void *arg)
+{
+	const struct slot_swap *sw = arg;
+
+	return v == sw->old ? sw->value : 0;
+}
+
 /**
- * dax_tree_cmpxchg_slot() - replace a one-slot entry without the tree lock
+ * dax_tree_cmpxchg_slot() - dax_tree_update_slot() for a known value
  * @tree: the tree
  * @index: any index of the entry
  * @old: the value expected there (not 0)
- * @value: its replacement (not 0; the entry keeps its order and marks)
+ * @value: its replacement (not 0, not @old; the entry keeps its order and
+ *         marks)
  * @cur: receives the value found when the swap fails
- *
- * The entry locks' fast path: an entry that fills exactly one slot (order
- * 0 in a leaf, order 6 one level up, ...) is swapped with one
- * compare-and-swap on that slot.  Writers holding the tree lock claim such
- * slots with a compare-and-swap too (dax_tree_cmpxchg_locked()), and no
- * writer moves an entry's slot to another node, so the two never lose each
- * other's change.  The node cannot be freed under us (RCU read side), and
- * an unlinked node has every slot cleared, so a swap into one fails.
- *
- * The swap is sequentially consistent (see dax_waitq_wake_after_rmw()).
  *
  * Context: any thread, lock-free (RCU inside); never allocates.
  * Return: 1 when swapped; 0 when the entry covering @index is not @old
- * (*@cur has what is there, 0 for nothing); -EAGAIN when @old spans more
- * than one slot (use dax_tree_cmpxchg_locked()); -EINVAL for a bad value.
+ * (*@cur has what is there, 0 for nothing); -EAGAIN when the entry spans
+ * more than one slot (use dax_tree_cmpxchg_locked()); -EINVAL for a bad
+ * value.
  */
 int dax_tree_cmpxchg_slot(struct dax_tree *tree, uint64_t index, uint64_t old,
 			  uint64_t value, uint64_t *cur)
 {
-	struct tree_node *n;
-	unsigned off;
-	uint64_t w;
-	int ret = 0;
+	struct slot_swap sw = { .old = old, .value = value };
 
 	if (!old || !value || value > DAX_TREE_VALUE_MAX)
 		return -EINVAL;
-	dax_rcu_read_lock();
-	w = tree_lookup(tree, index, &n, &off);
-	if (w_value(w) != old || !w_is_entry(w)) {
-		*cur = w_is_entry(w) ? w_value(w) : 0;
-	} else if (w_order(w) != node_shift(n)) {
-		ret = -EAGAIN;
-	} else {
-		uint64_t seen = w;
-
-		/* seq_cst: the entry unlock's wake-up relies on it */
-		ret = atomic_compare_exchange_strong_explicit(
-			&n->slots[off], &seen, mk_entry(value, w_order(w)),
-			memory_order_seq_cst, memory_order_acquire);
-		if (!ret)
-			*cur = w_is_entry(seen) ? w_value(seen) : 0;
-	}
-	dax_rcu_read_unlock();
-	return ret;
+	return dax_tree_update_slot(tree, index, swap_if_old, &sw, cur);
 }
 
 /**
