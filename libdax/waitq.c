@@ -249,10 +249,7 @@ void dax_waitq_wake(struct dax_waitq *wq, const void *obj, uint64_t key,
 		}
 		return;
 	}
-	b = bucket_of(wq, obj, key);
-	if (likely(!atomic_load_explicit(&b->nr_waiters, memory_order_relaxed)))
-		return;
-	bucket_wake(wq, b, obj, key, all);
+	dax_waitq_wake_after_rmw(wq, obj, key, all);
 }
 
 /*
